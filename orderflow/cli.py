@@ -1,0 +1,445 @@
+"""The ``orderflow`` command: run the service pieces and place, inspect and cancel orders.
+
+Every command takes its settings from the environment (see ``config.py``); flags override.
+Expected problems (bad input, unknown order, Temporal unreachable) print one line and exit
+non-zero, never a traceback. Short-lived commands leave through ``os._exit`` after flushing:
+the Temporal SDK can abort at interpreter shutdown ("Fatal Python error:
+PyGILState_Release", temporalio/sdk-python#300), which would replace our exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from orderflow import client as orders
+from orderflow.config import Settings, get_settings
+from orderflow.devserver import DevServerError
+from orderflow.models import FINAL_STATES, OrderRequest, OrderStatus
+from orderflow.store import Store
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Durable order processing on Temporal: run the service, place and inspect orders.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+order_app = typer.Typer(help="Create, inspect, cancel and list orders.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit status 1."""
+
+
+# --- shared options -----------------------------------------------------------------------
+
+AddressOpt = Annotated[
+    str | None, typer.Option("--address", help="Temporal frontend host:port [TEMPORAL_ADDRESS]")
+]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", help="Temporal namespace [TEMPORAL_NAMESPACE]")
+]
+TaskQueueOpt = Annotated[
+    str | None, typer.Option("--task-queue", help="Task queue [ORDERFLOW_TASK_QUEUE]")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Store and dev server files [ORDERFLOW_DATA_DIR]")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _settings(
+    address: str | None = None,
+    namespace: str | None = None,
+    task_queue: str | None = None,
+    data_dir: Path | None = None,
+    **more: Any,
+) -> Settings:
+    try:
+        return get_settings(
+            temporal_address=address,
+            temporal_namespace=namespace,
+            task_queue=task_queue,
+            data_dir=data_dir,
+            **more,
+        )
+    except ValidationError as error:
+        raise CliError(f"invalid setting: {_first_error(error)}") from error
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(_guarded(coro_fn))
+
+
+async def _guarded(coro_fn: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await coro_fn()
+    except orders.OrderError as error:
+        raise CliError(str(error)) from error
+
+
+def _configure_logging(settings: Settings) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+    )
+
+
+def _echo_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+# --- long-running processes ---------------------------------------------------------------
+
+
+@app.command()
+def up(
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = None,
+    data_dir: DataDirOpt = None,
+    api: Annotated[bool, typer.Option(help="Serve the HTTP API and web console too.")] = True,
+    ui: Annotated[bool, typer.Option(help="Start the dev server with the Temporal UI.")] = True,
+) -> None:
+    """Dev server (unless one answers) + worker (+ API) in one process. Ctrl-C stops all."""
+    from orderflow.service import run_up
+
+    settings = _settings(address, namespace, task_queue, data_dir)
+    _configure_logging(settings)
+    try:
+        asyncio.run(run_up(settings, with_api=api, with_ui=ui, console=out))
+    except (orders.OrderError, DevServerError) as error:
+        raise CliError(str(error)) from error
+
+
+@app.command()
+def devserver(
+    address: AddressOpt = None,
+    data_dir: DataDirOpt = None,
+    ui: Annotated[bool, typer.Option(help="Serve the Temporal UI.")] = True,
+    in_memory: Annotated[bool, typer.Option(help="Keep no state on disk.")] = False,
+) -> None:
+    """Run the Temporal dev server (file-backed in the data dir) until Ctrl-C."""
+    from orderflow.devserver import for_settings
+
+    settings = _settings(address, None, None, data_dir)
+    _configure_logging(settings)
+    server = for_settings(
+        settings.address,
+        settings.data_dir,
+        ui_port=settings.ui_port if ui else None,
+        in_memory=in_memory,
+    )
+    try:
+        server.start()
+    except DevServerError as error:
+        raise CliError(str(error)) from error
+    if not server.owned:
+        raise CliError(f"a Temporal server already listens on {server.address}")
+    out.print(f"Temporal dev server on [bold]{server.address}[/]")
+    if server.ui_url:
+        out.print(f"Temporal UI        on [bold]{server.ui_url}[/]")
+    try:
+        assert server.process is not None
+        server.process.wait()
+    except KeyboardInterrupt:
+        out.print("stopping the dev server")
+    finally:
+        server.stop()
+
+
+@app.command()
+def worker(
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = None,
+    data_dir: DataDirOpt = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Expose SDK metrics (Prometheus) on this port.")
+    ] = None,
+) -> None:
+    """Run a worker: executes order workflows and activities until Ctrl-C / SIGTERM."""
+    from orderflow.worker import run_worker
+
+    settings = _settings(address, namespace, task_queue, data_dir, worker_metrics_port=metrics_port)
+    _configure_logging(settings)
+    _run(lambda: run_worker(settings))
+
+
+@app.command("api")
+def api_command(
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address [ORDERFLOW_API_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [ORDERFLOW_API_PORT]")] = None,
+) -> None:
+    """Serve the HTTP API and the web console (no worker, no dev server)."""
+    from orderflow.service import run_api
+
+    settings = _settings(address, namespace, task_queue, data_dir, api_host=host, api_port=port)
+    _configure_logging(settings)
+    _run(lambda: run_api(settings, console=out))
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+def _parse_items(items: list[str]) -> list[dict[str, Any]]:
+    parsed = []
+    for item in items:
+        sku, sep, quantity = item.partition("=")
+        if not sep or not quantity.strip().lstrip("-").isdigit():
+            raise CliError(f"--item must look like SKU=QUANTITY, got {item!r}")
+        parsed.append({"sku": sku.strip(), "quantity": int(quantity)})
+    return parsed
+
+
+def _parse_json_option(name: str, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise CliError(f"{name} is not valid JSON: {error.msg}") from error
+
+
+async def _with_client_and_store(
+    settings: Settings, action: Callable[[Any, Store], Awaitable[T]]
+) -> T:
+    client = await orders.connect(settings)
+    store = await Store.open(settings.store_url)
+    try:
+        return await action(client, store)
+    finally:
+        await store.close()
+
+
+@order_app.command("create")
+def order_create(
+    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
+    item: Annotated[list[str], typer.Option("--item", help="SKU=QUANTITY; repeat for more lines.")],
+    order_id: Annotated[str | None, typer.Option("--order-id", help="Your own order id.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Customer name.")] = None,
+    step_delay: Annotated[float, typer.Option(help="Seconds to wait before each step.")] = 0.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(help='Fault plan JSON, e.g. \'{"charge_payment": {"fail_first_n": 2}}\''),
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the final state.")] = False,
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Place an order (prices come from the catalog)."""
+    settings = _settings(address, namespace, task_queue, data_dir)
+    body: dict[str, Any] = {
+        "customer_id": customer,
+        "items": _parse_items(item),
+        "step_delay": step_delay,
+    }
+    if order_id is not None:
+        body["order_id"] = order_id
+    if name is not None:
+        body["customer_name"] = name
+    if faults is not None:
+        body["faults"] = _parse_json_option("--faults", faults)
+    try:
+        request = OrderRequest.model_validate(body)
+    except ValidationError as error:
+        raise CliError(f"invalid order: {_first_error(error)}") from error
+
+    async def create(client: Any, store: Store) -> tuple[OrderRequest, bool, OrderStatus | None]:
+        started, created = await orders.start_order(
+            client,
+            request,
+            store=store,
+            task_queue=settings.task_queue,
+            allow_faults=settings.allow_faults,
+        )
+        final = await orders.wait_for_order(client, started.order_id or "") if wait else None
+        return started, created, final
+
+    started, created, final = _run(lambda: _with_client_and_store(settings, create))
+    if as_json:
+        _echo_json(
+            {
+                "order_id": started.order_id,
+                "workflow_id": started.workflow_id,
+                "created": created,
+                **({"status": final.model_dump(mode="json")} if final else {}),
+            }
+        )
+    else:
+        verb = "created" if created else "already exists (same request)"
+        out.print(f"order [bold]{started.order_id}[/] {verb}, workflow {started.workflow_id}")
+        if final:
+            _print_status(final)
+
+
+@order_app.command("status")
+def order_status(
+    order_id: Annotated[str, typer.Argument(help="The order id.")],
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an order's state and steps (the workflow's ``status`` Query)."""
+    settings = _settings(address, namespace)
+
+    async def query() -> OrderStatus:
+        return await orders.get_status(await orders.connect(settings), order_id)
+
+    status = _run(query)
+    if as_json:
+        _echo_json(status.model_dump(mode="json"))
+    else:
+        _print_status(status)
+
+
+@order_app.command("cancel")
+def order_cancel(
+    order_id: Annotated[str, typer.Argument(help="The order id.")],
+    reason: Annotated[str, typer.Option(help="Why the customer cancels.")] = "cancelled from CLI",
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel an order (Update: refused with a reason once the order is settled)."""
+    settings = _settings(address, namespace)
+
+    async def cancel() -> OrderStatus:
+        return await orders.cancel_order(await orders.connect(settings), order_id, reason)
+
+    status = _run(cancel)
+    if as_json:
+        _echo_json(status.model_dump(mode="json"))
+    else:
+        out.print(f"cancel of order [bold]{order_id}[/] accepted; compensation follows")
+
+
+@order_app.command("list")
+def order_list(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many orders.")] = 20,
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List recent orders (Temporal visibility)."""
+    settings = _settings(address, namespace)
+
+    async def fetch() -> list[Any]:
+        return await orders.list_orders(await orders.connect(settings), limit)
+
+    summaries = _run(fetch)
+    if as_json:
+        _echo_json([summary.model_dump(mode="json") for summary in summaries])
+        return
+    table = Table("order", "state", "total", "created")
+    for summary in summaries:
+        table.add_row(
+            summary.order_id,
+            summary.state,
+            str(summary.total or ""),
+            f"{summary.created_at:%Y-%m-%d %H:%M:%S}" if summary.created_at else "",
+        )
+    out.print(table)
+
+
+@app.command()
+def products(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the catalog with prices and stock."""
+    settings = _settings(data_dir=data_dir)
+
+    async def fetch() -> list[Any]:
+        store = await Store.open(settings.store_url)
+        try:
+            return await store.list_products()
+        finally:
+            await store.close()
+
+    catalog = _run(fetch)
+    if as_json:
+        _echo_json([product.model_dump(mode="json") for product in catalog])
+        return
+    table = Table("sku", "name", "price", "stock")
+    for product in catalog:
+        table.add_row(product.sku, product.name, str(product.price), str(product.stock))
+    out.print(table)
+
+
+def _print_status(status: OrderStatus) -> None:
+    colour = {"COMPLETED": "green", "FAILED": "red", "CANCELLED": "yellow"}.get(
+        status.state, "cyan"
+    )
+    out.print(f"order [bold]{status.order_id}[/]: [{colour}]{status.state}[/]", end="")
+    out.print(f"  total {status.total} {status.currency}" if status.total is not None else "")
+    table = Table("step", "status", "attempts", "last error")
+    for step in status.steps:
+        table.add_row(step.name, step.status, str(step.attempts), step.last_error or "")
+    out.print(table)
+    if status.error:
+        out.print(f"error: {status.error}")
+    if status.cancel_reason:
+        out.print(f"cancel reason: {status.cancel_reason}")
+    if status.state not in FINAL_STATES and status.cancellable:
+        out.print("(still running: cancellable)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, print expected errors in one line, exit hard with its code."""
+    code = 0
+    try:
+        app(args=argv, standalone_mode=False)
+    except CliError as error:
+        err.print(f"error: {error}", highlight=False, markup=False)
+        code = 1
+    except click.exceptions.Abort:
+        code = 130
+    except click.ClickException as error:
+        error.show()
+        code = error.exit_code
+    except click.exceptions.Exit as error:
+        code = error.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as error:  # unexpected: still one line, but say where to look
+        err.print(f"error: {type(error).__name__}: {error}", highlight=False, markup=False)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

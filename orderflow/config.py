@@ -1,0 +1,112 @@
+"""Settings from environment variables (and an optional ``.env`` file).
+
+Connection to Temporal layers three sources, most specific first: explicit settings
+(``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``), then a ``temporalio.envconfig`` profile
+(``TEMPORAL_PROFILE`` / ``TEMPORAL_CONFIG_FILE``, which also carry TLS and API keys), then the
+local dev server defaults. The same code therefore talks to the embedded dev server, a
+self-hosted cluster or Temporal Cloud without changes.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orderflow.models import TASK_QUEUE
+
+DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+DEFAULT_NAMESPACE = "default"
+
+
+class Settings(BaseSettings):
+    """Every knob of orderflow; CLI flags mirror these and override them."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERFLOW_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Path(".orderflow")
+    database_url: str | None = None
+    temporal_address: str | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_ADDRESS", "temporal_address")
+    )
+    temporal_namespace: str | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "temporal_namespace")
+    )
+    temporal_profile: str | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_PROFILE", "temporal_profile")
+    )
+    task_queue: str = TASK_QUEUE
+    api_host: str = "127.0.0.1"
+    api_port: int = 8081
+    ui_port: int = 8080
+    allow_faults: bool = True
+    cors_origins: list[str] = Field(default_factory=list)
+    worker_metrics_port: int | None = None
+    max_concurrent_activities: int = 200
+    max_concurrent_workflow_tasks: int = 100
+    log_level: str = "INFO"
+
+    @property
+    def store_url(self) -> str:
+        """The database URL: PostgreSQL when configured, else a SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'orderflow.db').resolve()}"
+
+    @cached_property
+    def temporal_connect_config(self) -> dict[str, Any]:
+        """Keyword arguments for ``Client.connect`` (address, namespace, TLS, API key)."""
+        from temporalio.envconfig import ClientConfigProfile
+
+        profile = ClientConfigProfile.load(profile=self.temporal_profile)
+        config: dict[str, Any] = dict(profile.to_client_connect_config())
+        config["target_host"] = (
+            self.temporal_address or config.get("target_host") or DEFAULT_TEMPORAL_ADDRESS
+        )
+        config["namespace"] = (
+            self.temporal_namespace or config.get("namespace") or (DEFAULT_NAMESPACE)
+        )
+        return config
+
+    @property
+    def address(self) -> str:
+        return str(self.temporal_connect_config["target_host"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.temporal_connect_config["namespace"])
+
+    @property
+    def is_local_temporal(self) -> bool:
+        """True when the address is on this machine, so ``up`` may start a dev server there."""
+        host = self.address.rsplit(":", 1)[0]
+        return host in {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as safe to log: secrets (API keys, TLS keys, DB passwords) masked."""
+        shown = self.model_dump(mode="json")
+        if self.database_url:
+            shown["database_url"] = _mask_url_password(self.database_url)
+        connect = self.temporal_connect_config
+        shown["temporal_address"] = connect["target_host"]
+        shown["temporal_namespace"] = connect["namespace"]
+        shown["temporal_tls"] = bool(connect.get("tls"))
+        shown["temporal_api_key"] = "***" if connect.get("api_key") else None
+        return shown
+
+
+def _mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags, tests)."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)

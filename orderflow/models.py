@@ -1,0 +1,342 @@
+"""The names and shapes everyone shares: API, workflow, activities, CLI, notebooks and tests.
+
+Every string that crosses a process boundary (task queue, workflow type, query, signal and
+update names, step names, states) is defined here once, so nothing else repeats a literal.
+The models are pydantic v2 and double as the Temporal payloads (pydantic data converter),
+which keeps the workflow input plain JSON that any Temporal client can send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+TASK_QUEUE = "orderflow"
+WORKFLOW_TYPE = "OrderWorkflow"
+STATUS_QUERY = "status"
+CANCEL_SIGNAL = "cancel"
+CANCEL_UPDATE = "cancel_order"
+ATTEMPT_FAILED_SIGNAL = "attempt_failed"
+CURRENCY = "USD"
+
+ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+WORKFLOW_ID_PREFIX = "order-"
+
+OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+CustomerId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@+-]{1,64}$")]
+# Free text shown to people: any characters (the web page renders it as text), bounded size.
+CustomerName = Annotated[str, StringConstraints(max_length=200)]
+
+
+def order_workflow_id(order_id: str) -> str:
+    """The one place that maps an order id to its workflow id."""
+    return f"{WORKFLOW_ID_PREFIX}{order_id}"
+
+
+def order_id_from_workflow_id(workflow_id: str) -> str:
+    """Inverse of :func:`order_workflow_id` (workflow ids of other types pass through)."""
+    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def new_order_id() -> str:
+    """A fresh, URL-safe order id for callers that did not bring their own."""
+    return uuid.uuid4().hex[:16]
+
+
+class StepName(StrEnum):
+    """The three business steps, in the order the workflow runs them."""
+
+    RESERVE_INVENTORY = "reserve_inventory"
+    CHARGE_PAYMENT = "charge_payment"
+    NOTIFY_CUSTOMER = "notify_customer"
+
+
+class CompensationName(StrEnum):
+    """Activities that undo a step (saga compensation)."""
+
+    RELEASE_INVENTORY = "release_inventory"
+    REFUND_PAYMENT = "refund_payment"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    COMPENSATED = "compensated"
+    SKIPPED = "skipped"
+
+
+class OrderState(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPENSATING = "COMPENSATING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({OrderState.COMPLETED, OrderState.FAILED, OrderState.CANCELLED})
+
+
+class ErrorType(StrEnum):
+    """`ApplicationError.type` values the workflow, API and UI understand."""
+
+    OUT_OF_STOCK = "OutOfStock"
+    UNKNOWN_PRODUCT = "UnknownProduct"
+    CARD_DECLINED = "CardDeclined"
+    NOTIFICATION_REJECTED = "NotificationRejected"
+    ORDER_CANCELLED = "OrderCancelled"
+    TRANSIENT = "TransientFailure"
+    SIMULATED_TIMEOUT = "SimulatedTimeout"
+
+
+class _Strict(BaseModel):
+    """Reject unknown fields: a typo in a request is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FaultSpec(_Strict):
+    """Deterministic failure injection for one step (teaching and demo knob).
+
+    - ``fail_first_n``: the first N attempts fail with a transient (retryable) error.
+    - ``fail_rate`` + ``seed``: each attempt fails with this probability, decided by a
+      seeded generator keyed on (seed, order, step, attempt), so runs are reproducible.
+    - ``latency``: seconds every attempt takes (heartbeating, so a cancel still gets in).
+    - ``permanent``: every attempt fails with the step's non-retryable business error.
+    - ``timeout``: the failing attempts (the first one if ``fail_first_n`` is 0) hang past
+      their start-to-close timeout instead of raising.
+    """
+
+    fail_first_n: int = Field(0, ge=0, le=20)
+    fail_rate: float = Field(0.0, ge=0.0, le=1.0)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    latency: float = Field(0.0, ge=0.0, le=30.0)
+    permanent: bool = False
+    timeout: bool = False
+
+
+class FaultPlan(_Strict):
+    """Per-step fault specs; a step without one runs normally."""
+
+    reserve_inventory: FaultSpec | None = None
+    charge_payment: FaultSpec | None = None
+    notify_customer: FaultSpec | None = None
+
+    def for_step(self, step: StepName) -> FaultSpec | None:
+        spec: FaultSpec | None = getattr(self, step.value)
+        return spec
+
+    def is_empty(self) -> bool:
+        return all(self.for_step(step) is None for step in StepName)
+
+
+class RetrySettings(_Strict):
+    """The activity RetryPolicy of the business steps (defaults sized for demos)."""
+
+    initial_interval: float = Field(1.0, gt=0, le=60)
+    backoff_coefficient: float = Field(2.0, ge=1.0, le=10.0)
+    maximum_interval: float = Field(10.0, gt=0, le=600)
+    maximum_attempts: int = Field(8, ge=0, le=100, description="0 means unlimited")
+
+
+class OrderItem(_Strict):
+    sku: Sku
+    quantity: int = Field(ge=1, le=1000)
+
+
+class OrderRequest(_Strict):
+    """The create payload, and the workflow's input (with ``order_id`` filled in).
+
+    Prices are not part of it: they come from the catalog when stock is reserved.
+    """
+
+    order_id: OrderId | None = None
+    customer_id: CustomerId
+    customer_name: CustomerName | None = None
+    items: list[OrderItem] = Field(min_length=1, max_length=50)
+    step_delay: float = Field(0.0, ge=0.0, le=60.0)
+    faults: FaultPlan | None = None
+    retry: RetrySettings | None = None
+
+    @model_validator(mode="after")
+    def _unique_skus(self) -> OrderRequest:
+        skus = [item.sku for item in self.items]
+        if len(skus) != len(set(skus)):
+            raise ValueError("each sku may appear only once in items")
+        return self
+
+    def with_order_id(self) -> OrderRequest:
+        """Return a copy whose ``order_id`` is set (generated when absent)."""
+        if self.order_id:
+            return self
+        return self.model_copy(update={"order_id": new_order_id()})
+
+    @property
+    def workflow_id(self) -> str:
+        if not self.order_id:
+            raise ValueError("order_id is not set; call with_order_id() first")
+        return order_workflow_id(self.order_id)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What makes two creates "the same order" for idempotency checks."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class StepState(BaseModel):
+    name: StepName
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class OrderLine(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    line_total: Decimal
+
+
+class OrderStatus(BaseModel):
+    """What the ``status`` Query answers: the order as the workflow sees it right now."""
+
+    order_id: str
+    workflow_id: str
+    customer_id: str
+    customer_name: str | None = None
+    state: OrderState = OrderState.PENDING
+    current_step: StepName | None = None
+    steps: list[StepState]
+    lines: list[OrderLine] = Field(default_factory=list)
+    total: Decimal | None = None
+    currency: str = CURRENCY
+    error: str | None = None
+    cancel_reason: str | None = None
+    cancellable: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+    def step(self, name: StepName) -> StepState:
+        return next(step for step in self.steps if step.name == name)
+
+
+class CreateOrderResponse(BaseModel):
+    order_id: str
+    workflow_id: str
+    state: OrderState
+    status_url: str
+
+
+# --- activity payloads -------------------------------------------------------------------
+
+
+class ReserveInventoryInput(BaseModel):
+    order_id: str
+    workflow_id: str
+    items: list[OrderItem]
+    fault: FaultSpec | None = None
+
+
+class Reservation(BaseModel):
+    lines: list[OrderLine]
+    total: Decimal
+    attempt: int = 1
+
+
+class ChargePaymentInput(BaseModel):
+    order_id: str
+    workflow_id: str
+    customer_id: str
+    amount: Decimal
+    currency: str = CURRENCY
+    fault: FaultSpec | None = None
+
+
+class PaymentReceipt(BaseModel):
+    payment_id: int
+    amount: Decimal
+    idempotency_key: str
+    attempt: int = 1
+
+
+class NotifyCustomerInput(BaseModel):
+    order_id: str
+    workflow_id: str
+    customer_id: str
+    customer_name: str | None = None
+    total: Decimal
+    fault: FaultSpec | None = None
+
+
+class NotificationReceipt(BaseModel):
+    notification_id: int
+    attempt: int = 1
+
+
+class CompensationInput(BaseModel):
+    order_id: str
+    workflow_id: str
+
+
+class AttemptFailure(BaseModel):
+    """Sent by the attempt-tracking interceptor so the Query shows retries live."""
+
+    step: str
+    attempt: int
+    error_type: str
+    message: str
+    will_retry: bool
+
+
+# --- store rows exposed to callers --------------------------------------------------------
+
+
+class Product(BaseModel):
+    sku: str
+    name: str
+    price: Decimal
+    stock: int
+
+
+class PaymentEntry(BaseModel):
+    kind: str
+    amount: Decimal
+    idempotency_key: str
+    created_at: datetime
+
+
+class AttemptRecord(BaseModel):
+    workflow_id: str
+    order_id: str
+    step: str
+    attempt: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str
+    error_type: str | None = None
+    error_message: str | None = None
+    worker: str | None = None
+
+
+class OrderSummary(BaseModel):
+    order_id: str
+    workflow_id: str
+    state: str
+    total: Decimal | None = None
+    created_at: datetime | None = None
+    closed_at: datetime | None = None

@@ -1,0 +1,645 @@
+"""The order store: catalog and stock, reservations, payments, notifications, attempts.
+
+SQLAlchemy 2 Core over aiosqlite (a file in the data dir) or asyncpg (PostgreSQL by URL).
+The guarantees the workflow relies on live here, in the database, not in Python:
+
+- **No oversell.** Stock moves only through ``UPDATE ... SET stock = stock - q WHERE
+  stock >= q`` inside one transaction per order; a CHECK keeps it non-negative.
+- **Nothing doubled.** Each side effect has a unique idempotency key derived from the
+  workflow id (``order-42:charge``). Re-running an activity finds its own earlier row and
+  returns it instead of acting again, even if the first run's worker died after committing.
+- **Compensation wins races.** Release and refund leave a tombstone when there was nothing
+  to undo, so a late (zombie) reserve or charge of a cancelled order is refused.
+
+On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers
+queue on the busy timeout instead of failing on a lock upgrade; WAL lets readers proceed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, overload
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from orderflow.models import (
+    AttemptRecord,
+    OrderItem,
+    OrderLine,
+    PaymentEntry,
+    Product,
+)
+
+metadata = sa.MetaData()
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("sku", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("price", sa.Numeric(12, 2), nullable=False),
+    sa.Column("stock", sa.Integer, nullable=False),
+    sa.CheckConstraint("stock >= 0", name="stock_never_negative"),
+    sa.CheckConstraint("price >= 0", name="price_never_negative"),
+)
+
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("idempotency_key", sa.String(120), primary_key=True),
+    sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # reserved | released
+    sa.Column("total", sa.Numeric(12, 2), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
+)
+
+reservation_lines = sa.Table(
+    "reservation_lines",
+    metadata,
+    sa.Column(
+        "reservation_key",
+        sa.String(120),
+        sa.ForeignKey("reservations.idempotency_key"),
+        primary_key=True,
+    ),
+    sa.Column("sku", sa.String(32), sa.ForeignKey("products.sku"), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", sa.Numeric(12, 2), nullable=False),
+)
+
+payments = sa.Table(
+    "payments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(120), nullable=False, unique=True),
+    sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # charge | refund | void
+    sa.Column("amount", sa.Numeric(12, 2), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("idempotency_key", sa.String(120), nullable=False, unique=True),
+    sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("message", sa.String(500), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+activity_attempts = sa.Table(
+    "activity_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("step", sa.String(40), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error_type", sa.String(80)),
+    sa.Column("error_message", sa.String(500)),
+    sa.Column("worker", sa.String(200)),
+)
+
+DEMO_CATALOG: tuple[tuple[str, str, str, int], ...] = (
+    ("espresso-beans", "Espresso beans, 1 kg", "24.50", 100),
+    ("ceramic-mug", "Ceramic mug", "12.00", 200),
+    ("pour-over-kit", "Pour-over kit", "39.90", 50),
+    ("burr-grinder", "Burr grinder", "129.00", 20),
+    ("filter-papers", "Filter papers, 100 pack", "4.95", 500),
+)
+
+
+class StoreError(Exception):
+    """A business rule refused the operation (not a transient database problem)."""
+
+
+class UnknownProductError(StoreError):
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"unknown product {sku!r}")
+        self.sku = sku
+
+
+class OutOfStockError(StoreError):
+    def __init__(self, sku: str, requested: int, available: int) -> None:
+        super().__init__(f"out of stock: {sku} has {available} left, {requested} requested")
+        self.sku, self.requested, self.available = sku, requested, available
+
+
+class AlreadyCompensatedError(StoreError):
+    """A reserve or charge arrived after the order was already released / refunded."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """Row counts used by tests and drills to prove that bad input changed nothing."""
+
+    reservations: int
+    payments: int
+    notifications: int
+    total_stock: int
+
+
+class Store:
+    """One pooled engine per process; every method is a short transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._is_sqlite = engine.dialect.name == "sqlite"
+        self._insert = sqlite.insert if self._is_sqlite else postgresql.insert
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str, *, seed: bool = True) -> Store:
+        """Create the engine, the schema (idempotent) and the demo catalog if empty."""
+        store = cls(make_engine(url))
+        await store.create_schema()
+        if seed:
+            await store.seed_catalog()
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def create_schema(self) -> None:
+        # Several processes may start at once against one database: creating a table that
+        # another process just created is harmless, so retry once after such a race.
+        for attempt in range(3):
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(metadata.create_all)
+                return
+            except (IntegrityError, ProgrammingError, OperationalError):
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def seed_catalog(
+        self, catalog: Sequence[tuple[str, str, str, int]] = DEMO_CATALOG
+    ) -> None:
+        """Insert the demo products unless they exist (never resets stock of a running shop)."""
+        async with self._write() as conn:
+            for sku, name, price, stock in catalog:
+                await conn.execute(
+                    self._insert(products)
+                    .values(sku=sku, name=name, price=Decimal(price), stock=stock)
+                    .on_conflict_do_nothing(index_elements=["sku"])
+                )
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(orderflow_readonly=True)
+            yield conn
+
+    # --- catalog ----------------------------------------------------------------------
+
+    async def put_product(self, sku: str, name: str, price: Decimal | str, stock: int) -> None:
+        """Create or overwrite a product (tests, notebooks and demos set stock with this)."""
+        values = {"name": name, "price": Decimal(price), "stock": stock}
+        async with self._write() as conn:
+            await conn.execute(
+                self._insert(products)
+                .values(sku=sku, **values)
+                .on_conflict_do_update(index_elements=["sku"], set_=values)
+            )
+
+    async def list_products(self) -> list[Product]:
+        async with self._read() as conn:
+            rows = await conn.execute(sa.select(products).order_by(products.c.sku))
+            return [Product.model_validate(row._asdict()) for row in rows]
+
+    async def get_product(self, sku: str) -> Product | None:
+        async with self._read() as conn:
+            row = (await conn.execute(sa.select(products).where(products.c.sku == sku))).first()
+            return Product.model_validate(row._asdict()) if row else None
+
+    async def unknown_skus(self, skus: Sequence[str]) -> list[str]:
+        """The skus not in the catalog (checked before an order is started)."""
+        async with self._read() as conn:
+            known = set(
+                (await conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(skus))))
+                .scalars()
+                .all()
+            )
+        return [sku for sku in skus if sku not in known]
+
+    async def stock(self, sku: str) -> int:
+        product = await self.get_product(sku)
+        if product is None:
+            raise UnknownProductError(sku)
+        return product.stock
+
+    # --- inventory --------------------------------------------------------------------
+
+    async def reserve(
+        self, workflow_id: str, order_id: str, items: Sequence[OrderItem]
+    ) -> tuple[list[OrderLine], Decimal]:
+        """Take stock for every item atomically, or none; idempotent per workflow."""
+        key = f"{workflow_id}:reserve"
+        try:
+            async with self._write() as conn:
+                existing = await self._reservation(conn, key)
+                if existing is not None:
+                    return existing
+                lines = [await self._take_stock(conn, item) for item in items]
+                total = sum((line.line_total for line in lines), Decimal("0"))
+                now = utcnow()
+                await conn.execute(
+                    reservations.insert().values(
+                        idempotency_key=key,
+                        workflow_id=workflow_id,
+                        order_id=order_id,
+                        status="reserved",
+                        total=total,
+                        created_at=now,
+                    )
+                )
+                await conn.execute(
+                    reservation_lines.insert(),
+                    [
+                        {
+                            "reservation_key": key,
+                            "sku": line.sku,
+                            "name": line.name,
+                            "quantity": line.quantity,
+                            "unit_price": line.unit_price,
+                        }
+                        for line in lines
+                    ],
+                )
+                return lines, total
+        except IntegrityError:
+            # A concurrent run of the same activity won the insert; ours rolled back whole.
+            async with self._read() as conn:
+                existing = await self._reservation(conn, key)
+            if existing is None:
+                raise
+            return existing
+
+    async def _reservation(
+        self, conn: AsyncConnection, key: str
+    ) -> tuple[list[OrderLine], Decimal] | None:
+        header = (
+            await conn.execute(sa.select(reservations).where(reservations.c.idempotency_key == key))
+        ).first()
+        if header is None:
+            return None
+        if header.status != "reserved":
+            raise AlreadyCompensatedError(f"reservation {key} was already released")
+        rows = await conn.execute(
+            sa.select(reservation_lines)
+            .where(reservation_lines.c.reservation_key == key)
+            .order_by(reservation_lines.c.sku)
+        )
+        lines = [
+            OrderLine(
+                sku=row.sku,
+                name=row.name,
+                quantity=row.quantity,
+                unit_price=row.unit_price,
+                line_total=row.unit_price * row.quantity,
+            )
+            for row in rows
+        ]
+        return lines, header.total
+
+    async def _take_stock(self, conn: AsyncConnection, item: OrderItem) -> OrderLine:
+        result = await conn.execute(
+            products.update()
+            .where(products.c.sku == item.sku, products.c.stock >= item.quantity)
+            .values(stock=products.c.stock - item.quantity)
+            .returning(products.c.name, products.c.price)
+        )
+        row = result.first()
+        if row is None:
+            current = (
+                await conn.execute(sa.select(products.c.stock).where(products.c.sku == item.sku))
+            ).scalar()
+            if current is None:
+                raise UnknownProductError(item.sku)
+            raise OutOfStockError(item.sku, item.quantity, current)
+        return OrderLine(
+            sku=item.sku,
+            name=row.name,
+            quantity=item.quantity,
+            unit_price=row.price,
+            line_total=row.price * item.quantity,
+        )
+
+    async def release(self, workflow_id: str, order_id: str) -> bool:
+        """Put reserved stock back; True if stock moved. Leaves a tombstone if none was taken."""
+        key = f"{workflow_id}:reserve"
+        async with self._write() as conn:
+            header = (
+                await conn.execute(
+                    sa.select(reservations.c.status).where(reservations.c.idempotency_key == key)
+                )
+            ).first()
+            now = utcnow()
+            if header is None:
+                await conn.execute(
+                    reservations.insert().values(
+                        idempotency_key=key,
+                        workflow_id=workflow_id,
+                        order_id=order_id,
+                        status="released",
+                        total=Decimal("0"),
+                        created_at=now,
+                        released_at=now,
+                    )
+                )
+                return False
+            if header.status == "released":
+                return False
+            lines = await conn.execute(
+                sa.select(reservation_lines.c.sku, reservation_lines.c.quantity).where(
+                    reservation_lines.c.reservation_key == key
+                )
+            )
+            for sku, quantity in lines.all():
+                await conn.execute(
+                    products.update()
+                    .where(products.c.sku == sku)
+                    .values(stock=products.c.stock + quantity)
+                )
+            await conn.execute(
+                reservations.update()
+                .where(reservations.c.idempotency_key == key)
+                .values(status="released", released_at=now)
+            )
+            return True
+
+    # --- payments ---------------------------------------------------------------------
+
+    async def charge(
+        self, workflow_id: str, order_id: str, customer_id: str, amount: Decimal
+    ) -> tuple[int, str]:
+        """Charge once per workflow: returns (payment id, idempotency key)."""
+        key = f"{workflow_id}:charge"
+        async with self._write() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(payments.c.id, payments.c.kind).where(
+                        payments.c.idempotency_key.in_([key, f"{workflow_id}:refund"])
+                    )
+                )
+            ).all()
+            kinds = {row.kind: row.id for row in rows}
+            if "charge" in kinds:
+                return kinds["charge"], key
+            if kinds:
+                raise AlreadyCompensatedError(f"payment of {workflow_id} was already voided")
+            result = await conn.execute(
+                payments.insert()
+                .values(
+                    idempotency_key=key,
+                    workflow_id=workflow_id,
+                    order_id=order_id,
+                    customer_id=customer_id,
+                    kind="charge",
+                    amount=amount,
+                    created_at=utcnow(),
+                )
+                .returning(payments.c.id)
+            )
+            return int(result.scalar_one()), key
+
+    async def refund(self, workflow_id: str, order_id: str) -> Decimal:
+        """Refund the charge if there is one (idempotent); returns the amount refunded.
+
+        Without a charge it records a zero ``void`` under the refund key, so a charge that
+        arrives later (a zombie attempt) is refused instead of leaving money taken.
+        """
+        refund_key = f"{workflow_id}:refund"
+        async with self._write() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(payments).where(
+                        payments.c.idempotency_key.in_([f"{workflow_id}:charge", refund_key])
+                    )
+                )
+            ).all()
+            by_kind = {row.kind: row for row in rows}
+            done = by_kind.get("refund") or by_kind.get("void")
+            if done is not None:
+                return Decimal(done.amount)
+            charge = by_kind.get("charge")
+            amount = Decimal(charge.amount) if charge else Decimal("0")
+            await conn.execute(
+                payments.insert().values(
+                    idempotency_key=refund_key,
+                    workflow_id=workflow_id,
+                    order_id=order_id,
+                    customer_id=charge.customer_id if charge else "",
+                    kind="refund" if charge else "void",
+                    amount=amount,
+                    created_at=utcnow(),
+                )
+            )
+            return amount
+
+    async def payment_ledger(self, workflow_id: str) -> list[PaymentEntry]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                sa.select(payments)
+                .where(payments.c.workflow_id == workflow_id)
+                .order_by(payments.c.id)
+            )
+            return [
+                PaymentEntry(
+                    kind=row.kind,
+                    amount=row.amount,
+                    idempotency_key=row.idempotency_key,
+                    created_at=_aware(row.created_at),
+                )
+                for row in rows
+            ]
+
+    async def net_charged(self, workflow_id: str) -> Decimal:
+        """Charges minus refunds for one order: 0 for a cancelled or failed order."""
+        total = Decimal("0")
+        for entry in await self.payment_ledger(workflow_id):
+            total += entry.amount if entry.kind == "charge" else -entry.amount
+        return total
+
+    # --- notifications ----------------------------------------------------------------
+
+    async def notify(self, workflow_id: str, customer_id: str, message: str) -> int:
+        """Record the customer notification once per workflow; returns its id."""
+        key = f"{workflow_id}:notify"
+        async with self._write() as conn:
+            await conn.execute(
+                self._insert(notifications)
+                .values(
+                    idempotency_key=key,
+                    workflow_id=workflow_id,
+                    customer_id=customer_id,
+                    message=message[:500],
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            return int(
+                (
+                    await conn.execute(
+                        sa.select(notifications.c.id).where(notifications.c.idempotency_key == key)
+                    )
+                ).scalar_one()
+            )
+
+    # --- attempts ---------------------------------------------------------------------
+
+    async def start_attempt(self, record: AttemptRecord) -> int:
+        """Insert an attempt as ``running``; a worker that dies leaves it so (a lost attempt)."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                activity_attempts.insert()
+                .values(**record.model_dump())
+                .returning(activity_attempts.c.id)
+            )
+            return int(result.scalar_one())
+
+    async def finish_attempt(
+        self,
+        attempt_id: int,
+        *,
+        outcome: str,
+        error_type: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                activity_attempts.update()
+                .where(activity_attempts.c.id == attempt_id)
+                .values(
+                    finished_at=utcnow(),
+                    outcome=outcome,
+                    error_type=error_type,
+                    error_message=(error_message or "")[:500] or None,
+                )
+            )
+
+    async def attempts(self, workflow_id: str | None = None) -> list[AttemptRecord]:
+        query = sa.select(activity_attempts).order_by(
+            activity_attempts.c.started_at, activity_attempts.c.id
+        )
+        if workflow_id is not None:
+            query = query.where(activity_attempts.c.workflow_id == workflow_id)
+        async with self._read() as conn:
+            rows = await conn.execute(query)
+            return [
+                AttemptRecord.model_validate(
+                    {
+                        **row._asdict(),
+                        "started_at": _aware(row.started_at),
+                        "finished_at": _aware(row.finished_at),
+                    }
+                )
+                for row in rows
+            ]
+
+    # --- checks -----------------------------------------------------------------------
+
+    async def counts(self) -> StoreCounts:
+        async with self._read() as conn:
+
+            async def count(table: sa.Table) -> int:
+                return int(
+                    (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+                )
+
+            stock = (
+                await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(products.c.stock), 0)))
+            ).scalar_one()
+            return StoreCounts(
+                reservations=await count(reservations),
+                payments=await count(payments),
+                notifications=await count(notifications),
+                total_stock=int(stock),
+            )
+
+    async def payments_for(self, workflow_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Payment kinds per workflow (for drills checking "one charge per order")."""
+        async with self._read() as conn:
+            rows = await conn.execute(
+                sa.select(payments.c.workflow_id, payments.c.kind).where(
+                    payments.c.workflow_id.in_(list(workflow_ids))
+                )
+            )
+            result: dict[str, list[str]] = {workflow_id: [] for workflow_id in workflow_ids}
+            for workflow_id, kind in rows:
+                result[workflow_id].append(kind)
+            return result
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """A pooled engine; for SQLite, WAL + busy timeout + ``BEGIN IMMEDIATE`` for writes."""
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver so we can choose BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        readonly = conn.get_execution_options().get("orderflow_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine

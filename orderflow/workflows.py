@@ -1,0 +1,403 @@
+"""``OrderWorkflow``: reserve inventory -> charge payment -> notify customer, as a saga.
+
+The workflow is the order's durable memory. Its code must be deterministic: it never does
+I/O itself, reads time only through ``workflow.now()`` and leaves every side effect to an
+activity. Temporal replays this code from the event history after a worker crash, so the
+order continues exactly where it stopped.
+
+Semantics (see the design):
+
+- Each step is one activity with a RetryPolicy at the call site. Transient failures are
+  retried; out of stock and card declined are non-retryable and fail the order.
+- A cancel (Signal ``cancel`` or Update ``cancel_order``) is honoured until the order is
+  final. It interrupts a step delay at once; an activity in flight is cancelled and waited
+  for, so compensation always runs after the last attempt has stopped touching the store.
+- Compensation undoes, in reverse, every step that was attempted: refund, release stock.
+  Those activities are idempotent and no-ops when there is nothing to undo.
+- A notification that still fails after its retries does not undo a paid order: the order
+  is COMPLETED with the ``notify_customer`` step marked failed (documented choice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+)
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from orderflow.activities import OrderActivities
+    from orderflow.models import (
+        ATTEMPT_FAILED_SIGNAL,
+        CANCEL_SIGNAL,
+        CANCEL_UPDATE,
+        STATUS_QUERY,
+        WORKFLOW_TYPE,
+        AttemptFailure,
+        ChargePaymentInput,
+        CompensationInput,
+        ErrorType,
+        FaultSpec,
+        NotifyCustomerInput,
+        OrderRequest,
+        OrderState,
+        OrderStatus,
+        PaymentReceipt,
+        Reservation,
+        ReserveInventoryInput,
+        RetrySettings,
+        StepName,
+        StepState,
+        StepStatus,
+        order_id_from_workflow_id,
+    )
+
+T = TypeVar("T")
+
+STEP_TIMEOUT = timedelta(seconds=5)
+"""Start-to-close budget of one attempt (short for the demo), plus any simulated latency."""
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+"""With simulated latency the activity heartbeats; a silent worker is noticed after this."""
+
+NOTIFY_MAX_ATTEMPTS = 5
+"""Email is retried a few times, then the paid order completes without it."""
+
+COMPENSATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=0,  # undoing must eventually succeed: retry without limit
+)
+
+BUSINESS_ERRORS = [
+    ErrorType.OUT_OF_STOCK.value,
+    ErrorType.UNKNOWN_PRODUCT.value,
+    ErrorType.CARD_DECLINED.value,
+    ErrorType.NOTIFICATION_REJECTED.value,
+    ErrorType.ORDER_CANCELLED.value,
+]
+
+
+class _CancelRequested(Exception):
+    """Internal: unwinds the steps when a cancel was accepted."""
+
+
+def retry_policy(
+    settings: RetrySettings | None, maximum_attempts: int | None = None
+) -> RetryPolicy:
+    """The business steps' RetryPolicy: the order's own settings or the demo defaults."""
+    settings = settings or RetrySettings()
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=settings.initial_interval),
+        backoff_coefficient=settings.backoff_coefficient,
+        maximum_interval=timedelta(seconds=settings.maximum_interval),
+        maximum_attempts=(
+            settings.maximum_attempts if maximum_attempts is None else maximum_attempts
+        ),
+        non_retryable_error_types=BUSINESS_ERRORS,
+    )
+
+
+def describe_failure(error: BaseException) -> str:
+    """A one-line, human-readable reason from an activity failure chain."""
+    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    if isinstance(cause, TemporalTimeoutError):
+        return f"timed out ({cause.type.name.lower() if cause.type else 'timeout'})"
+    return str(cause) or type(cause).__name__
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class OrderWorkflow:
+    @workflow.init
+    def __init__(self, request: OrderRequest) -> None:
+        info = workflow.info()
+        now = workflow.now()
+        self._request = request
+        self._order_id = request.order_id or order_id_from_workflow_id(info.workflow_id)
+        self._cancel_requested = False
+        self._status = OrderStatus(
+            order_id=self._order_id,
+            workflow_id=info.workflow_id,
+            customer_id=request.customer_id,
+            customer_name=request.customer_name,
+            steps=[StepState(name=step) for step in StepName],
+            created_at=now,
+            updated_at=now,
+        )
+
+    # --- the business story ------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: OrderRequest) -> OrderStatus:
+        workflow.logger.info("order %s: received", self._order_id)
+        self._set_state(OrderState.PROCESSING)
+        try:
+            reservation = await self._reserve_inventory()
+            await self._charge_payment(reservation.total)
+            await self._notify_customer()
+            self._stop_if_cancel_requested()
+        except _CancelRequested:
+            workflow.logger.info(
+                "order %s: cancelling (%s)", self._order_id, self._status.cancel_reason
+            )
+            await self._compensate()
+            self._finish(OrderState.CANCELLED)
+        except ActivityError as error:
+            self._status.error = describe_failure(error)
+            workflow.logger.warning("order %s: failed: %s", self._order_id, self._status.error)
+            await self._compensate()
+            self._finish(OrderState.FAILED)
+        else:
+            self._finish(OrderState.COMPLETED)
+        return self._status
+
+    async def _reserve_inventory(self) -> Reservation:
+        fault = self._fault(StepName.RESERVE_INVENTORY)
+        reservation: Reservation = await self._run_step(
+            StepName.RESERVE_INVENTORY,
+            lambda: workflow.start_activity_method(
+                OrderActivities.reserve_inventory,
+                ReserveInventoryInput(
+                    order_id=self._order_id,
+                    workflow_id=self._status.workflow_id,
+                    items=self._request.items,
+                    fault=fault,
+                ),
+                retry_policy=retry_policy(self._request.retry),
+                **self._timeouts(fault),
+            ),
+        )
+        self._status.lines = reservation.lines
+        self._status.total = reservation.total
+        return reservation
+
+    async def _charge_payment(self, amount: Decimal) -> PaymentReceipt:
+        fault = self._fault(StepName.CHARGE_PAYMENT)
+        receipt: PaymentReceipt = await self._run_step(
+            StepName.CHARGE_PAYMENT,
+            lambda: workflow.start_activity_method(
+                OrderActivities.charge_payment,
+                ChargePaymentInput(
+                    order_id=self._order_id,
+                    workflow_id=self._status.workflow_id,
+                    customer_id=self._request.customer_id,
+                    amount=amount,
+                    fault=fault,
+                ),
+                retry_policy=retry_policy(self._request.retry),
+                **self._timeouts(fault),
+            ),
+        )
+        return receipt
+
+    async def _notify_customer(self) -> None:
+        fault = self._fault(StepName.NOTIFY_CUSTOMER)
+        try:
+            await self._run_step(
+                StepName.NOTIFY_CUSTOMER,
+                lambda: workflow.start_activity_method(
+                    OrderActivities.notify_customer,
+                    NotifyCustomerInput(
+                        order_id=self._order_id,
+                        workflow_id=self._status.workflow_id,
+                        customer_id=self._request.customer_id,
+                        customer_name=self._request.customer_name,
+                        total=self._status.total or Decimal("0"),
+                        fault=fault,
+                    ),
+                    retry_policy=retry_policy(self._request.retry, NOTIFY_MAX_ATTEMPTS),
+                    **self._timeouts(fault),
+                ),
+            )
+        except ActivityError as error:
+            # Paid and reserved: a lost email must not undo the order. Record and go on.
+            workflow.logger.warning(
+                "order %s: notification failed, completing anyway: %s",
+                self._order_id,
+                describe_failure(error),
+            )
+
+    async def _compensate(self) -> None:
+        """Undo attempted steps in reverse order; skip the ones never started."""
+        self._set_state(OrderState.COMPENSATING)
+        undo = CompensationInput(order_id=self._order_id, workflow_id=self._status.workflow_id)
+        compensations: list[tuple[StepName, Callable[..., Any]]] = [
+            (StepName.CHARGE_PAYMENT, OrderActivities.refund_payment),
+            (StepName.RESERVE_INVENTORY, OrderActivities.release_inventory),
+        ]
+        for step_name, compensation in compensations:
+            step = self._status.step(step_name)
+            if step.status == StepStatus.PENDING:
+                continue
+            await workflow.execute_activity_method(
+                compensation,
+                undo,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=COMPENSATION_RETRY,
+            )
+            if step.status == StepStatus.COMPLETED:
+                step.status = StepStatus.COMPENSATED
+            workflow.logger.info("order %s: compensated %s", self._order_id, step_name.value)
+        for step in self._status.steps:
+            if step.status == StepStatus.PENDING:
+                step.status = StepStatus.SKIPPED
+
+    # --- messages ----------------------------------------------------------------------
+
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> OrderStatus:
+        return self._status
+
+    @workflow.signal(name=CANCEL_SIGNAL)
+    def cancel(self, reason: str) -> None:
+        """Fire-and-forget cancel; ignored (and logged) once the order can no longer change."""
+        if self._cancel_rejection() is not None:
+            workflow.logger.info("order %s: cancel signal ignored", self._order_id)
+            return
+        self._accept_cancel(reason)
+
+    @workflow.update(name=CANCEL_UPDATE)
+    def cancel_order(self, reason: str) -> OrderStatus:
+        """Cancel with an answer: the validator rejects it once the order is settled."""
+        self._accept_cancel(reason)
+        return self._status
+
+    @cancel_order.validator
+    def _validate_cancel(self, reason: str) -> None:
+        rejection = self._cancel_rejection()
+        if rejection is not None:
+            raise ValueError(rejection)
+
+    @workflow.signal(name=ATTEMPT_FAILED_SIGNAL)
+    def attempt_failed(self, report: AttemptFailure) -> None:
+        """From the attempt-tracking interceptor: show retries in the Query while they run."""
+        try:
+            step = self._status.step(StepName(report.step))
+        except ValueError:
+            return  # compensation activities are not steps
+        if step.status not in (StepStatus.RUNNING, StepStatus.RETRYING):
+            return  # a late report from an attempt that no longer matters
+        step.attempts = max(step.attempts, report.attempt)
+        step.last_error = f"{report.error_type}: {report.message}"
+        if report.will_retry:
+            step.status = StepStatus.RETRYING
+        self._touch()
+
+    # --- mechanics ---------------------------------------------------------------------
+
+    async def _run_step(self, name: StepName, start: Callable[[], workflow.ActivityHandle[T]]) -> T:
+        """Run one step's activity, racing it against a cancel request."""
+        step = self._status.step(name)
+        await self._step_delay()
+        step.status = StepStatus.RUNNING
+        step.attempts = max(step.attempts, 1)
+        step.started_at = workflow.now()
+        self._status.current_step = name
+        self._touch()
+        workflow.logger.info("order %s: %s started", self._order_id, name.value)
+        handle = start()
+        await workflow.wait_condition(lambda: handle.done() or self._cancel_requested)
+        if not handle.done():
+            handle.cancel()
+            # WAIT_CANCELLATION_COMPLETED: this returns only once the attempt has stopped.
+            with suppress(ActivityError, CancelledError):
+                await handle
+            step.status = StepStatus.FAILED
+            step.last_error = "cancelled while running"
+            step.finished_at = workflow.now()
+            raise _CancelRequested
+        try:
+            result = handle.result()
+        except ActivityError as error:
+            step.status = StepStatus.FAILED
+            step.last_error = describe_failure(error)
+            step.finished_at = workflow.now()
+            self._touch()
+            raise
+        step.status = StepStatus.COMPLETED
+        step.attempts = max(step.attempts, getattr(result, "attempt", 1))
+        step.finished_at = workflow.now()
+        self._touch()
+        workflow.logger.info(
+            "order %s: %s completed after %d attempt(s)", self._order_id, name.value, step.attempts
+        )
+        self._stop_if_cancel_requested()
+        return result
+
+    async def _step_delay(self) -> None:
+        """The per-order demo delay: a durable timer that a cancel cuts short."""
+        self._stop_if_cancel_requested()
+        if self._request.step_delay <= 0:
+            return
+        with suppress(TimeoutError):  # the builtin (asyncio) one: the delay simply elapsed
+            await workflow.wait_condition(
+                lambda: self._cancel_requested,
+                timeout=timedelta(seconds=self._request.step_delay),
+            )
+        self._stop_if_cancel_requested()
+
+    def _timeouts(self, fault: FaultSpec | None) -> dict[str, Any]:
+        latency = fault.latency if fault else 0.0
+        options: dict[str, Any] = {
+            "start_to_close_timeout": STEP_TIMEOUT + timedelta(seconds=latency),
+            "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        }
+        if latency:
+            options["heartbeat_timeout"] = HEARTBEAT_TIMEOUT
+        return options
+
+    def _fault(self, step: StepName) -> FaultSpec | None:
+        return self._request.faults.for_step(step) if self._request.faults else None
+
+    def _cancel_rejection(self) -> str | None:
+        state = self._status.state
+        if state.is_final:
+            return f"order {self._order_id} is already {state.value}"
+        if self._cancel_requested:
+            return f"order {self._order_id} is already being cancelled"
+        if state == OrderState.COMPENSATING:
+            return f"order {self._order_id} is failing and being compensated"
+        return None
+
+    def _accept_cancel(self, reason: str) -> None:
+        self._cancel_requested = True
+        self._status.cancel_reason = reason or "cancelled by request"
+        self._status.cancellable = False
+        self._touch()
+        workflow.logger.info("order %s: cancel accepted: %s", self._order_id, reason)
+
+    def _stop_if_cancel_requested(self) -> None:
+        if self._cancel_requested:
+            raise _CancelRequested
+
+    def _set_state(self, state: OrderState) -> None:
+        self._status.state = state
+        self._status.cancellable = self._cancel_rejection() is None
+        self._touch()
+
+    def _finish(self, state: OrderState) -> None:
+        self._status.current_step = None
+        self._set_state(state)
+        workflow.upsert_memo(
+            {
+                "state": state.value,
+                "total": str(self._status.total) if self._status.total is not None else None,
+            }
+        )
+        workflow.logger.info("order %s: %s", self._order_id, state.value)
+
+    def _touch(self) -> None:
+        self._status.updated_at = workflow.now()

@@ -1,0 +1,126 @@
+"""Shared fixtures: one real Temporal dev server, store and worker for the whole session.
+
+The dev server is started by the project's own helper (``orderflow.devserver``) on free
+ports with a throwaway database, exactly as users run it. Tests isolate themselves with
+unique order ids and their own products, so they can share the worker and store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from temporalio.client import Client
+
+from orderflow.client import connect
+from orderflow.config import Settings
+from orderflow.devserver import DevServer, free_port
+from orderflow.store import Store
+from orderflow.worker import BackgroundWorker, build_worker
+
+T = TypeVar("T")
+TEST_TASK_QUEUE = "orderflow-tests"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("orderflow-data")
+
+
+@pytest.fixture(scope="session")
+def dev_server(data_dir: Path) -> Iterator[DevServer]:
+    server = DevServer(
+        port=free_port(),
+        ui_port=None,
+        db_file=data_dir / "temporal.db",
+        log_file=data_dir / "temporal.log",
+    )
+    server.start()
+    assert server.owned, "the test dev server must be our own, not a stray one"
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(dev_server: DevServer, data_dir: Path) -> Settings:
+    return Settings(
+        temporal_address=dev_server.address,
+        temporal_namespace="default",
+        data_dir=data_dir,
+        task_queue=TEST_TASK_QUEUE,
+    )
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> Client:
+    return await connect(settings)
+
+
+@pytest.fixture(scope="session")
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    opened = await Store.open(settings.store_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture(scope="session")
+async def worker(
+    client: Client, store: Store, settings: Settings
+) -> AsyncIterator[BackgroundWorker]:
+    running = BackgroundWorker(
+        lambda: build_worker(client, store, task_queue=settings.task_queue)
+    ).start()
+    yield running
+    await running.stop()
+
+
+_counter = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """An id unique across test runs on the same machine (tests share one store)."""
+    return f"{prefix}-{os.getpid()}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def order_id(request: pytest.FixtureRequest) -> str:
+    return unique(request.node.name[:20].replace("[", "-").replace("]", "").replace("_", "-"))
+
+
+@pytest.fixture
+async def product(store: Store) -> Callable[..., Awaitable[str]]:
+    """Factory: a fresh product with the given stock, so tests never share stock."""
+
+    async def make(stock: int = 10, price: str = "10.00") -> str:
+        sku = unique("sku")[:32]
+        await store.put_product(sku, f"Test product {sku}", Decimal(price), stock)
+        return sku
+
+    return make
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    accept: Callable[[T], bool],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until ``accept`` holds (no fixed sleeps as synchronisation)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if accept(last):
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
