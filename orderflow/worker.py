@@ -20,6 +20,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orderflow.activities import OrderActivities
 from orderflow.client import connect
@@ -32,6 +33,13 @@ logger = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 """Running activities get this long to finish when the worker stops."""
+
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
+)
+"""The sandbox, with ``rich`` passed through: ``orderflow worker`` logs through rich's
+handler, which imports modules lazily while ``workflow.logger`` runs inside the sandbox;
+re-importing rich there failed every workflow task (found by the worker-kill drill)."""
 
 
 def default_identity() -> str:
@@ -55,6 +63,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=workflows or [OrderWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=activities.all(),
         interceptors=[AttemptTrackingInterceptor(store, client, identity)],
         identity=identity,
