@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -71,6 +72,7 @@ class DrillReport:
     kills: int = 0
     oversold: int = 0
     seconds: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
     figures: dict[str, Any] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
     workflow_ids: list[str] = field(default_factory=list)
@@ -121,6 +123,8 @@ async def audit_money(
     for order_id, status in finals.items():
         kinds = sorted(ledgers[status.workflow_id])
         report.states[status.state.value] += 1
+        if status.error:
+            report.errors[re.sub(r"\d+", "N", status.error)] += 1
         report.charges += kinds.count("charge")
         report.refunds += kinds.count("refund")
         report.voids += kinds.count("void")
