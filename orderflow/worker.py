@@ -20,6 +20,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orderflow.activities import OrderActivities
 from orderflow.client import connect
@@ -32,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 """Running activities get this long to finish when the worker stops."""
+
+SANDBOX = SandboxedWorkflowRunner(
+    # Log handlers run inside the sandbox when a workflow logs; Rich's handler imports
+    # lazily, and a sandboxed re-import of Rich fails. Rich has no workflow state: pass it.
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
+)
 
 
 def default_identity() -> str:
@@ -59,6 +66,7 @@ def build_worker(
         interceptors=[AttemptTrackingInterceptor(store, client, identity)],
         identity=identity,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        workflow_runner=SANDBOX,
         **options,
     )
 
