@@ -24,7 +24,7 @@ from orderflow.models import FINAL_STATES, WORKFLOW_TYPE
 
 UNMATCHED_ROUTE = "<unmatched>"
 CLOSED_ORDERS_QUERY = f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus != 'Running'"
-SCAN_CACHE_SECONDS = 5.0
+SCAN_CACHE_SECONDS = 2.0
 SCAN_LIMIT = 10_000
 
 

@@ -26,6 +26,8 @@ from orderflow.models import Product
 router = APIRouter()
 
 READY_RPC_TIMEOUT = timedelta(seconds=3)
+TEMPORAL_DOWN = (RPCError, RuntimeError)
+"""An RPC failure, or (lazy clients) the core SDK's "Failed client connect" RuntimeError."""
 POLLER_FRESHNESS = timedelta(seconds=90)
 """A poller counts as live if it polled this recently (long polls last about a minute)."""
 
@@ -50,9 +52,9 @@ async def ready(client: ClientDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Temporal answers AND some worker polls this API's task queue."""
     try:
         pollers = await live_pollers(client, settings.task_queue)
-    except RPCError as error:
+    except TEMPORAL_DOWN as error:
         return JSONResponse(
-            {"detail": f"Temporal at {settings.address} did not answer: {error.message}"},
+            {"detail": f"Temporal at {settings.address} did not answer: {error}"},
             status_code=503,
         )
     body: dict[str, Any] = {"task_queue": settings.task_queue, "pollers": pollers}
@@ -93,7 +95,7 @@ async def metrics(request: Request, client: ClientDep) -> Response:
     """Prometheus text: request counts/latency by route, orders by final state."""
     api_metrics: ApiMetrics = request.app.state.metrics
     # Temporal down: still serve the request metrics; order counts keep their last values.
-    with suppress(RPCError):
+    with suppress(*TEMPORAL_DOWN):
         await api_metrics.refresh_orders(client)
     return Response(generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
