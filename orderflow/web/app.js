@@ -75,6 +75,11 @@ function when(iso) {
   return iso ? new Date(iso).toLocaleTimeString() : "–";
 }
 
+/** "reserve_inventory" -> "reserve inventory": readable, and wraps on a narrow screen. */
+function stepLabel(name) {
+  return String(name).replaceAll("_", " ");
+}
+
 function badge(stateName) {
   return el("span", { class: `badge state-${String(stateName).toLowerCase()}` }, stateName);
 }
@@ -94,7 +99,7 @@ async function loadProducts() {
       "tr",
       {},
       el("td", { class: "name" }, p.name, el("div", { class: "sku" }, p.sku)),
-      el("td", { class: "num" }, money(p.price)),
+      el("td", { class: "num" }, Number(p.price).toFixed(2)),
       el("td", { class: "num" }, p.stock),
       el(
         "td",
@@ -115,7 +120,7 @@ function buildFaultFields() {
   const fields = STEPS.map((step) => {
     const select = el("select", { id: `fault-${step}`, dataset: { step } });
     for (const name of Object.keys(FAULTS)) select.append(el("option", { value: name }, name));
-    return el("label", {}, `Fault in ${step}`, select);
+    return el("label", {}, `Fault in ${stepLabel(step)}`, select);
   });
   $("fault-fields").replaceChildren(...fields);
   if (state.config && !state.config.allow_faults) {
@@ -226,6 +231,8 @@ async function refreshDetail(orderId) {
   if (payments) renderPayments(payments);
   if (!FINAL.has(status.state)) {
     state.detailTimer = setTimeout(() => refreshDetail(orderId), DETAIL_POLL_MS);
+  } else {
+    refreshList(); // show the final state in the list now, not at the next poll
   }
 }
 
@@ -250,7 +257,7 @@ function renderStatus(status) {
       el(
         "tr",
         { dataset: { step: step.name } },
-        el("td", {}, step.name),
+        el("td", {}, stepLabel(step.name)),
         el("td", {}, el("span", { class: `step-status ${step.status}` }, step.status)),
         el("td", { class: "num" }, step.attempts),
         el("td", { class: "error-text" }, step.last_error || ""),
@@ -290,7 +297,9 @@ function renderTimeline(attempts) {
     start + 1,
   );
   const lanes = [...new Set(attempts.map((a) => a.step))];
-  const labelWidth = 130, width = 600, rowHeight = 26, axis = 18;
+  // Draw at the box's real width so labels keep their size on a phone.
+  const width = Math.max(280, Math.round(box.clientWidth) || 600);
+  const labelWidth = 130, rowHeight = 26, axis = 18;
   const scale = (width - labelWidth - 10) / (end - start);
   const chart = svg("svg", {
     viewBox: `0 0 ${width} ${lanes.length * rowHeight + axis}`,
@@ -298,7 +307,7 @@ function renderTimeline(attempts) {
   });
   lanes.forEach((lane, i) => {
     const label = svg("text", { x: 4, y: i * rowHeight + 17, class: "lane" });
-    label.textContent = lane;
+    label.textContent = stepLabel(lane);
     chart.append(label);
   });
   for (const attempt of attempts) {
