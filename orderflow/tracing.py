@@ -103,6 +103,15 @@ def configure_tracing(exporter: str) -> TracerProvider | None:
     return _installed
 
 
+def shutdown_tracing() -> None:
+    """Flush and stop the installed provider. Entry points call this before they exit:
+    the CLI leaves through ``os._exit``, which skips the SDK's own atexit flush."""
+    global _installed
+    if _installed is not None:
+        _installed.shutdown()
+        _installed = None
+
+
 def temporal_interceptors(
     exporter: str, *, tracer_provider: ApiTracerProvider | None = None
 ) -> list[Any]:

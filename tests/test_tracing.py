@@ -8,9 +8,13 @@ An in-memory span exporter collects what the real pieces emit: a uvicorn server 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -182,3 +186,27 @@ def test_tracing_off_by_default_and_exporters_by_setting() -> None:
         span_exporter("jaeger")
     with pytest.raises(ValueError):
         Settings(_env_file=None, otel_exporter="jaeger")  # type: ignore[call-arg]
+
+
+def test_cli_exports_spans_to_the_console_by_setting(
+    settings: Settings, worker: BackgroundWorker, tmp_path: Path
+) -> None:
+    """``ORDERFLOW_OTEL_EXPORTER=console`` on a real ``orderflow`` process prints its spans,
+    even though the CLI leaves through ``os._exit``."""
+    order_id = unique("otel-cli")
+    env = {
+        **os.environ,
+        "ORDERFLOW_OTEL_EXPORTER": "console",
+        "OTEL_SERVICE_NAME": "orderflow-cli-test",
+    }
+    command = [
+        str(Path(sys.executable).parent / "orderflow"),
+        "order", "create", "--customer", "otel", "--item", "ceramic-mug=1",
+        "--order-id", order_id, "--address", settings.address,
+        "--task-queue", settings.task_queue, "--data-dir", str(settings.data_dir),
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"name": "StartWorkflow:OrderWorkflow"' in done.stdout, done.stdout[-2000:]
+    assert '"service.name": "orderflow-cli-test"' in done.stdout
+    assert f'"temporalWorkflowID": "order-{order_id}"' in done.stdout
