@@ -29,6 +29,7 @@ from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServerError
 from orderflow.models import FINAL_STATES, OrderRequest, OrderStatus
 from orderflow.store import Store
+from orderflow.tracing import shutdown_tracing
 
 T = TypeVar("T")
 
@@ -438,6 +439,7 @@ def main(argv: list[str] | None = None) -> None:
             f"error: {type(error).__name__}: {error}", highlight=False, markup=False, soft_wrap=True
         )
         code = 1
+    shutdown_tracing()  # os._exit below skips atexit: export buffered spans first
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

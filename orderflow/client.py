@@ -40,6 +40,7 @@ from orderflow.models import (
     order_workflow_id,
 )
 from orderflow.store import Store
+from orderflow.tracing import temporal_interceptors
 
 REQUEST_HASH_MEMO = "request_sha256"
 
@@ -73,9 +74,15 @@ async def connect(
     settings: Settings,
     *,
     runtime: Runtime | None = None,
-    interceptors: Sequence[Any] = (),
+    interceptors: Sequence[Any] | None = None,
 ) -> Client:
-    """Connect with the pydantic data converter and the settings' address, namespace, TLS."""
+    """Connect with the pydantic data converter and the settings' address, namespace, TLS.
+
+    Unless ``interceptors`` are given, tracing follows ``settings.otel_exporter``: workers
+    built from this client inherit the client's tracing interceptor.
+    """
+    if interceptors is None:
+        interceptors = temporal_interceptors(settings.otel_exporter)
     try:
         return await Client.connect(
             **settings.temporal_connect_config,

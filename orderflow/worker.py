@@ -41,6 +41,15 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
+)
+"""The sandbox, with ``rich`` passed through: the CLI logs through ``RichHandler``, which
+imports parts of rich lazily while formatting a ``workflow.logger`` record. Re-imported
+inside the sandbox, rich touches ``os.getcwd`` (restricted) and every workflow task of
+``orderflow worker`` / ``orderflow up`` failed with a circular ImportError."""
+
+
 def default_identity() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
@@ -58,6 +67,7 @@ def build_worker(
     """A worker for the order workflow on ``task_queue`` (``options`` go to ``Worker``)."""
     identity = identity or default_identity()
     activities = OrderActivities(store, allow_faults=allow_faults)
+    options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     return Worker(
         client,
         task_queue=task_queue,
