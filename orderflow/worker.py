@@ -34,13 +34,6 @@ logger = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 """Running activities get this long to finish when the worker stops."""
 
-SANDBOX = SandboxedWorkflowRunner(
-    # Log handlers run inside the sandbox when a workflow logs; Rich's handler imports
-    # lazily, and a sandboxed re-import of Rich fails. Rich has no workflow state: pass it.
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
-)
-
-
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
 )
@@ -76,7 +69,6 @@ def build_worker(
         interceptors=[AttemptTrackingInterceptor(store, client, identity)],
         identity=identity,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_runner=SANDBOX,
         **options,
     )
 
