@@ -28,6 +28,7 @@ from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServerError
 from orderflow.models import FINAL_STATES, OrderRequest, OrderStatus
 from orderflow.store import Store
+from orderflow.tracing import shutdown_tracing
 
 T = TypeVar("T")
 
@@ -446,6 +447,7 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: :func:`run`, then exit hard with its status (see the module docstring)."""
     code = run(argv)
+    shutdown_tracing()  # os._exit below skips atexit: export buffered spans first
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -37,9 +37,10 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
 )
-"""The sandbox, with ``rich`` passed through: ``orderflow worker`` logs through rich's
-handler, which imports modules lazily while ``workflow.logger`` runs inside the sandbox;
-re-importing rich there failed every workflow task (found by the worker-kill drill)."""
+"""The sandbox, with ``rich`` passed through: the CLI logs through ``RichHandler``, which
+imports parts of rich lazily while formatting a ``workflow.logger`` record. Re-imported
+inside the sandbox, rich touches ``os.getcwd`` (restricted) and every workflow task of
+``orderflow worker`` / ``orderflow up`` failed with a circular ImportError."""
 
 
 def default_identity() -> str:
@@ -59,11 +60,11 @@ def build_worker(
     """A worker for the order workflow on ``task_queue`` (``options`` go to ``Worker``)."""
     identity = identity or default_identity()
     activities = OrderActivities(store, allow_faults=allow_faults)
+    options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=workflows or [OrderWorkflow],
-        workflow_runner=WORKFLOW_RUNNER,
         activities=activities.all(),
         interceptors=[AttemptTrackingInterceptor(store, client, identity)],
         identity=identity,

@@ -11,10 +11,6 @@ import asyncio
 import ipaddress
 import json
 import os
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,11 +22,9 @@ from orderflow.devserver import DevServer, for_settings, free_port
 from orderflow.models import OrderState, order_workflow_id
 from orderflow.store import Store
 from tests.conftest import eventually, unique
+from tests.postgres import PostgresCluster
 from tests.procs import WorkerPool
 from tests.reliability.scenarios import Drill, final_statuses, order_request, place
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
 
 # --- what is listening where ----------------------------------------------------------------
 
@@ -188,28 +182,12 @@ async def test_start_order_refuses_fault_plans_when_disabled(drill: Drill) -> No
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (trust auth: any password is accepted, which lets
-    the URL carry a secret that must never reach a log)."""
-    if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
-        pytest.skip("PostgreSQL 15 is not installed")
-    root = Path(tempfile.mkdtemp(prefix="orderflow-pg-", dir="/tmp"))
-    shutil.chown(root, "postgres", "postgres")
-    port = free_port()
-    as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*as_postgres, str(PG_BIN / "initdb"), "-D", f"{root}/data", "-U", "postgres",
-         "-A", "trust", "--no-sync"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-    pg_ctl = [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", f"{root}/data", "-l", f"{root}/log"]
-    subprocess.run([*pg_ctl, "-w", "-o", options, "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql+asyncpg://postgres:S3cret-pw-{port}@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*pg_ctl, "-m", "immediate", "-w", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+async def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A fresh database on the session's throwaway cluster, its URL carrying a password.
+    The cluster trusts local connections (any password is accepted), so the secret
+    travels through the worker's whole start-up without being needed."""
+    url = await postgres_cluster.create_database("secret")
+    return url.replace("://postgres@", f"://postgres:S3cret-pw-{postgres_cluster.port}@")
 
 
 @pytest.mark.postgres
