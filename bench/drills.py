@@ -37,6 +37,7 @@ from tests.reliability.scenarios import (
     idempotent_create,
     no_oversell,
     replay_all,
+    worker_killed_at_random,
     worker_killed_mid_payment,
 )
 
@@ -47,6 +48,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 class Scale:
     worker_orders: int
     worker_kills: int
+    random_orders: int
+    random_kills: int
     server_orders: int
     oversell_orders: int
     oversell_stock: int
@@ -57,8 +60,8 @@ class Scale:
 
 
 SCALES = {
-    "quick": Scale(6, 1, 12, 200, 50, 2, 30, 20, 30),
-    "soak": Scale(30, 3, 40, 400, 100, 3, 100, 100, 60),
+    "quick": Scale(6, 1, 20, 2, 12, 200, 50, 2, 30, 20, 30),
+    "soak": Scale(30, 3, 60, 5, 40, 400, 100, 3, 100, 100, 60),
 }
 
 
@@ -69,6 +72,8 @@ async def run_all(scale: Scale, seed: int, root: Path) -> list[DrillReport]:
         plan: list[tuple[str, Callable[[Drill], Awaitable[DrillReport]]]] = [
             ("worker", lambda d: worker_killed_mid_payment(
                 d, orders_count=scale.worker_orders, kills=scale.worker_kills)),
+            ("random", lambda d: worker_killed_at_random(
+                d, orders_count=scale.random_orders, kills=scale.random_kills, seed=seed)),
             ("oversell", lambda d: no_oversell(
                 d, orders_count=scale.oversell_orders, stock=scale.oversell_stock,
                 workers=scale.oversell_workers)),
@@ -81,25 +86,16 @@ async def run_all(scale: Scale, seed: int, root: Path) -> list[DrillReport]:
                 report = await run(drill)
                 await replay_all(client, report, sample=scale.replay_sample)
                 reports.append(report)
-                print(f"  {summary_line(report)}", flush=True)
+                print(f"  {report.summary()}", flush=True)
     with own_server(root, "killed") as server:
         client = await orders.connect(Settings(temporal_address=server.address))
         async with fresh_drill(server, client, root, "server") as drill:
             print("drill server ...", flush=True)
             report = await dev_server_killed(server, drill, orders_count=scale.server_orders)
             await replay_all(client, report, sample=scale.replay_sample)
-            reports.insert(1, report)
-            print(f"  {summary_line(report)}", flush=True)
+            reports.insert(2, report)
+            print(f"  {report.summary()}", flush=True)
     return reports
-
-
-def summary_line(report: DrillReport) -> str:
-    states = ", ".join(f"{n} {s}" for s, n in sorted(report.states.items()))
-    return (
-        f"{report.name}: {report.orders} orders ({states}); charges {report.charges}, "
-        f"refunds {report.refunds}, kills {report.kills}, oversold {report.oversold}, "
-        f"violations {len(report.violations)}, {report.seconds:.1f} s"
-    )
 
 
 # --- the document ---------------------------------------------------------------------------
@@ -147,6 +143,10 @@ outside: the payments table, stock, final states and Temporal's own records. Cod
    timeout (10 s, the SDK default) before another worker takes them. Checks: all
    COMPLETED, one charge each, every killed attempt left as `running` (proof the kill hit
    payments), stock consistent. Repeated `kills` times.
+   *At random moments* (soak only): the same, but orders get seeded random charge latencies
+   and the worker is killed at seeded random moments, so kills land in every step and
+   sometimes between a charge's commit and its report (counted as "charges committed
+   before kill unreported": the retry found the committed row and did not charge again).
 2. **Dev server killed.** Orders with a per-step delay; once about half of all steps are
    done, SIGKILL the dev server, restart it on the same database file and port. The worker
    process and the client reconnect by themselves. Checks: every order whose start was

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from orderflow.config import Settings
 from orderflow.devserver import DevServer, free_port
 from orderflow.store import Store
+from tests.conftest import unique
 from tests.procs import WorkerPool
 from tests.reliability.scenarios import Drill
 
@@ -40,7 +41,7 @@ async def fresh_drill(
 ) -> AsyncIterator[Drill]:
     data_dir = root / name / "data"
     store = await Store.open(Settings(data_dir=data_dir).store_url)
-    pool = WorkerPool(server.address, f"drill-{name}", data_dir, root / name / "logs")
+    pool = WorkerPool(server.address, unique(f"drill-{name}"), data_dir, root / name / "logs")
     try:
         with pool:
             yield Drill(client=client, store=store, workers=pool)

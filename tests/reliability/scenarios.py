@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -75,7 +76,16 @@ class DrillReport:
     errors: Counter[str] = field(default_factory=Counter)
     figures: dict[str, Any] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
-    workflow_ids: list[str] = field(default_factory=list)
+    workflow_ids: list[str] = field(default_factory=list, repr=False)
+
+    def summary(self) -> str:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(self.states.items()))
+        return (
+            f"{self.name}: {self.orders} orders ({states}); charges {self.charges}, "
+            f"refunds {self.refunds}, voids {self.voids}, kills {self.kills}, "
+            f"oversold {self.oversold}, violations {len(self.violations)}, "
+            f"{self.seconds:.1f} s; {self.figures}"
+        )
 
     def check(self, ok: bool, message: str) -> None:
         if not ok:
@@ -218,6 +228,67 @@ async def worker_killed_mid_payment(
     return report
 
 
+async def worker_killed_at_random(
+    drill: Drill, *, orders_count: int = 40, kills: int = 4, seed: int = 3, prefix: str = "wr"
+) -> DrillReport:
+    """Soak variant of drill 1: ``kill -9`` the worker at seeded random moments while
+    orders with staggered charge latencies run, so kills land in every step, including the
+    gap between a charge being committed and its attempt being reported. Every order must
+    still complete with exactly one charge."""
+    report = DrillReport("worker killed at random moments", orders=orders_count)
+    report.figures["seed"] = seed
+    started = time.monotonic()
+    rng = random.Random(seed)
+    sku = f"{prefix}-sku"[:32]
+    await drill.store.put_product(sku, "Drill product", Decimal("5.00"), orders_count)
+    worker = await drill.workers.spawn_ready(drill.client)
+    ids = [f"{prefix}-{i}" for i in range(orders_count)]
+    latencies = [round(rng.uniform(0.2, 2.5), 2) for _ in ids]
+    await asyncio.gather(
+        *(
+            place(
+                drill,
+                order_request(
+                    order_id,
+                    sku,
+                    faults={"charge_payment": {"latency": latency}},
+                    retry=FAST_RETRY,
+                ),
+            )
+            for order_id, latency in zip(ids, latencies, strict=True)
+        )
+    )
+    report.workflow_ids = [order_workflow_id(i) for i in ids]
+    killed: list[tuple[str, datetime]] = []
+    for _ in range(kills):
+        await asyncio.sleep(rng.uniform(0.3, 1.5))  # the seeded kill moment itself
+        killed.append((worker.identity, datetime.now(UTC)))
+        worker.kill()
+        report.kills += 1
+        worker = await drill.workers.spawn_ready(drill.client)
+    finals = await final_statuses(drill.client, ids, timeout=60 + 15 * kills)
+    await audit_money(drill.store, report, finals)
+    for order_id, status in finals.items():
+        report.check(status.state == OrderState.COMPLETED, f"{order_id} ended {status.state}")
+    # Attempts a dead worker never finished, by step; and charges it had already committed.
+    attempts = await drill.store.attempts()
+    dead = {identity: moment for identity, moment in killed}
+    lost = [a for a in attempts if a.outcome == OUTCOME_RUNNING and a.worker in dead]
+    report.figures["lost_attempts_by_step"] = dict(Counter(a.step for a in lost))
+    committed_unreported = 0
+    for attempt in lost:
+        if attempt.step != StepName.CHARGE_PAYMENT:
+            continue
+        ledger = await drill.store.payment_ledger(attempt.workflow_id)
+        if any(e.kind == "charge" and e.created_at <= dead[attempt.worker or ""] for e in ledger):
+            committed_unreported += 1
+    report.figures["charges_committed_before_kill_unreported"] = committed_unreported
+    stock = await drill.store.stock(sku)
+    report.check(stock == 0, f"stock {stock} after {orders_count} completed orders of 1 unit")
+    report.seconds = time.monotonic() - started
+    return report
+
+
 # --- 2. dev server killed -------------------------------------------------------------------
 
 
@@ -353,27 +424,35 @@ async def cancel_races(
     rng = random.Random(seed)
     await drill.workers.spawn_ready(drill.client)
 
-    def request_for(index: int | str, order_id: str) -> OrderRequest:
+    def request_for_sku(sku: str, order_id: str) -> OrderRequest:
         return order_request(
             order_id,
-            f"{prefix}-{index}-sku"[:32],
+            sku,
             quantity=2,
             step_delay=step_delay,
             faults={"charge_payment": {"latency": latency}},
         )
 
-    # Calibrate on this machine, now: how long does one such order take uncancelled?
-    # Cancels land uniformly over twice that (concurrent orders run slower than this one),
-    # which covers every phase and "too late".
-    await drill.store.put_product(f"{prefix}-cal-sku", "Drill product", Decimal("3.00"), 5)
-    calibration = time.monotonic()
-    await place(drill, request_for("cal", f"{prefix}-cal"))
-    await final_statuses(drill.client, [f"{prefix}-cal"], timeout=30)
-    duration = time.monotonic() - calibration
+    # Calibrate on this machine, now, at this concurrency: the median time an uncancelled
+    # batch of the same size takes per order. Cancels then land uniformly over 1.5 times
+    # that, which covers every phase and "too late" (about a third).
+    async def timed(order_id: str) -> float:
+        await drill.store.put_product(f"{order_id}-sku"[:32], "Drill", Decimal("3.00"), 5)
+        begin = time.monotonic()
+        await place(drill, request_for_sku(f"{order_id}-sku"[:32], order_id))
+        await orders.wait_for_order(drill.client, order_id)
+        return time.monotonic() - begin
+
+    durations = sorted(
+        await asyncio.wait_for(
+            asyncio.gather(*(timed(f"{prefix}-cal-{i}") for i in range(orders_count))), 120
+        )
+    )
+    duration = durations[len(durations) // 2]
     report.figures["uncancelled_order_seconds"] = round(duration, 2)
     ids = [f"{prefix}-{i}" for i in range(orders_count)]
     report.workflow_ids = [order_workflow_id(i) for i in ids]
-    moments = [rng.uniform(0, 2 * duration) for _ in ids]
+    moments = [rng.uniform(0, 1.5 * duration) for _ in ids]
     cancels = [2 if rng.random() < 0.25 else 1 for _ in ids]
     answers: dict[str, list[str]] = {}
     phases: Counter[str] = Counter()
@@ -388,7 +467,7 @@ async def cancel_races(
 
     async def run_one(index: int, order_id: str) -> None:
         await drill.store.put_product(f"{prefix}-{index}-sku"[:32], "Drill", Decimal("3.00"), 5)
-        request = request_for(index, order_id)
+        request = request_for_sku(f"{prefix}-{index}-sku"[:32], order_id)
         await place(drill, request)
         await asyncio.sleep(moments[index])  # the seeded random cancel moment itself
         answers[order_id] = list(

@@ -9,11 +9,9 @@ import pytest
 
 from orderflow.client import connect
 from orderflow.config import Settings
-from orderflow.devserver import DevServer, free_port
+from orderflow.devserver import DevServer
 from orderflow.models import OrderState
-from orderflow.store import Store
-from tests.conftest import unique
-from tests.procs import WorkerPool
+from tests.reliability import harness
 from tests.reliability.conftest import assert_held
 from tests.reliability.scenarios import (
     Drill,
@@ -25,7 +23,7 @@ from tests.reliability.scenarios import (
 
 async def test_worker_killed_mid_payment_charges_each_order_exactly_once(drill: Drill) -> None:
     report = await worker_killed_mid_payment(drill, orders_count=6, kills=1, latency=3.0)
-    print(report)
+    print(report.summary())
 
     assert_held(report)
     assert report.kills == 1
@@ -40,31 +38,20 @@ async def test_worker_killed_mid_payment_charges_each_order_exactly_once(drill: 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[DevServer]:
     """A file-backed dev server of this test alone (the drill kills and restarts it)."""
-    server = DevServer(
-        port=free_port(),
-        ui_port=None,
-        db_file=tmp_path / "temporal.db",
-        log_file=tmp_path / "temporal.log",
-    )
-    server.start()
-    yield server
-    server.stop()
+    with harness.own_server(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture
 async def own_drill(own_server: DevServer, tmp_path: Path) -> AsyncIterator[Drill]:
-    data_dir = tmp_path / "data"
-    client = await connect(Settings(temporal_address=own_server.address, data_dir=data_dir))
-    store = await Store.open(Settings(data_dir=data_dir).store_url)
-    pool = WorkerPool(own_server.address, unique("drill"), data_dir, tmp_path / "logs")
-    with pool:
-        yield Drill(client=client, store=store, workers=pool)
-    await store.close()
+    client = await connect(Settings(temporal_address=own_server.address))
+    async with harness.fresh_drill(own_server, client, tmp_path, "drill") as drill:
+        yield drill
 
 
 async def test_dev_server_killed_loses_no_order(own_server: DevServer, own_drill: Drill) -> None:
     report = await dev_server_killed(own_server, own_drill, orders_count=12, step_delay=0.3)
-    print(report)
+    print(report.summary())
 
     assert_held(report)
     assert report.figures["in_flight_at_kill"] > 0

@@ -15,7 +15,7 @@ from tests.reliability.scenarios import (
 
 async def test_two_hundred_orders_on_fifty_units_never_oversell(drill: Drill) -> None:
     report = await no_oversell(drill, orders_count=200, stock=50, workers=2)
-    print(report)
+    print(report.summary())
 
     assert_held(report)
     assert report.states == {OrderState.COMPLETED.value: 50, OrderState.FAILED.value: 150}
@@ -28,7 +28,7 @@ async def test_two_hundred_orders_on_fifty_units_never_oversell(drill: Drill) ->
 
 async def test_cancels_at_random_moments_agree_with_money_and_stock(drill: Drill) -> None:
     report = await cancel_races(drill, orders_count=30, seed=7)
-    print(report)
+    print(report.summary())
 
     assert_held(report)
     # The seeded moments must have hit both sides of the race, or the drill proved nothing.
@@ -41,7 +41,7 @@ async def test_cancels_at_random_moments_agree_with_money_and_stock(drill: Drill
 
 async def test_twenty_concurrent_identical_creates_start_one_workflow(drill: Drill) -> None:
     report = await idempotent_create(drill, repeats=20)
-    print(report)
+    print(report.summary())
 
     assert_held(report)
     assert report.figures["created"] == 1
