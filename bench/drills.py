@@ -65,7 +65,12 @@ SCALES = {
 }
 
 
-async def run_all(scale: Scale, seed: int, root: Path) -> list[DrillReport]:
+DRILL_NAMES = ("worker", "random", "server", "oversell", "cancel", "idempotent")
+
+
+async def run_all(
+    scale: Scale, seed: int, root: Path, only: set[str] | None = None
+) -> list[DrillReport]:
     reports: list[DrillReport] = []
     with own_server(root) as server:
         client = await orders.connect(Settings(temporal_address=server.address))
@@ -81,19 +86,23 @@ async def run_all(scale: Scale, seed: int, root: Path) -> list[DrillReport]:
             ("idempotent", lambda d: idempotent_create(d, repeats=scale.idempotent_repeats)),
         ]  # fmt: skip
         for name, run in plan:
+            if only and name not in only:
+                continue
             async with fresh_drill(server, client, root, name) as drill:
                 print(f"drill {name} ...", flush=True)
                 report = await run(drill)
                 await replay_all(client, report, sample=scale.replay_sample)
                 reports.append(report)
                 print(f"  {report.summary()}", flush=True)
+    if only and "server" not in only:
+        return reports
     with own_server(root, "killed") as server:
         client = await orders.connect(Settings(temporal_address=server.address))
         async with fresh_drill(server, client, root, "server") as drill:
             print("drill server ...", flush=True)
             report = await dev_server_killed(server, drill, orders_count=scale.server_orders)
             await replay_all(client, report, sample=scale.replay_sample)
-            reports.insert(2, report)
+            reports.insert(min(2, len(reports)), report)
             print(f"  {report.summary()}", flush=True)
     return reports
 
@@ -261,6 +270,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=DOC)
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument(
+        "--only", action="append", choices=DRILL_NAMES, help="run only this drill (repeatable)"
+    )
     args = parser.parse_args()
     meta = {
         "command": "python -m bench.drills" + ("" if args.scale == "soak" else " --scale quick"),
@@ -272,9 +284,10 @@ def main() -> None:
     }
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="orderflow-drills-") as tmp:
-        reports = asyncio.run(run_all(SCALES[args.scale], args.seed, Path(tmp)))
+        only = set(args.only) if args.only else None
+        reports = asyncio.run(run_all(SCALES[args.scale], args.seed, Path(tmp), only))
     print(f"all drills: {time.monotonic() - started:.0f} s")
-    if not args.no_doc:
+    if not args.no_doc and not args.only:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(render(reports, meta))
         print(f"wrote {args.out}")

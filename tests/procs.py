@@ -26,7 +26,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-READY_TIMEOUT = 20.0
+READY_TIMEOUT = 60.0
+"""Generous: on a loaded 2-core machine a worker's start-up alone can take many seconds."""
 # Variables that would let the caller's environment leak into a drill's worker.
 _SCRUBBED_PREFIXES = ("ORDERFLOW_", "TEMPORAL_")
 
@@ -174,4 +175,7 @@ async def wait_polling(
         if all(seen):
             return
         await asyncio.sleep(0.1)
-    raise TimeoutError(f"worker {worker.pid} not polling {task_queue!r} after {timeout} s")
+    raise TimeoutError(
+        f"worker {worker.pid} not polling {task_queue!r} after {timeout} s; "
+        f"log tail:\n{worker.log()[-2000:]}"
+    )

@@ -261,8 +261,20 @@ async def worker_killed_at_random(
     report.workflow_ids = [order_workflow_id(i) for i in ids]
     killed: list[tuple[str, datetime]] = []
     for _ in range(kills):
-        await asyncio.sleep(rng.uniform(0.3, 1.5))  # the seeded kill moment itself
-        killed.append((worker.identity, datetime.now(UTC)))
+        # Kill only a worker that is doing something: after a kill, orders wait out the
+        # sticky-queue timeout before a new worker takes them, and killing an idle worker
+        # proves nothing. Then wait a seeded random moment into its work.
+        identity = worker.identity
+        busy = await eventually(
+            lambda identity=identity: _busy_or_done(drill, identity, ids),
+            lambda state: state != "idle",
+            timeout=60,
+            what="the new worker to start working",
+        )
+        if busy == "done":
+            break
+        await asyncio.sleep(rng.uniform(0.0, 1.0))  # the seeded kill moment itself
+        killed.append((identity, datetime.now(UTC)))
         worker.kill()
         report.kills += 1
         worker = await drill.workers.spawn_ready(drill.client)
@@ -287,6 +299,18 @@ async def worker_killed_at_random(
     report.check(stock == 0, f"stock {stock} after {orders_count} completed orders of 1 unit")
     report.seconds = time.monotonic() - started
     return report
+
+
+async def _busy_or_done(drill: Drill, identity: str, order_ids: list[str]) -> str:
+    attempts = await drill.store.attempts()
+    if any(a.worker == identity and a.outcome == OUTCOME_RUNNING for a in attempts):
+        return "busy"
+    notified = {
+        a.order_id
+        for a in attempts
+        if a.step == StepName.NOTIFY_CUSTOMER and a.outcome == OUTCOME_COMPLETED
+    }
+    return "done" if notified >= set(order_ids) else "idle"
 
 
 # --- 2. dev server killed -------------------------------------------------------------------
