@@ -92,8 +92,17 @@ async def connect(
         )
     except RuntimeError as error:  # the core SDK reports connection failures this way
         raise TemporalUnavailableError(
-            f"cannot reach Temporal at {settings.address} ({error})"
+            f"cannot reach Temporal at {settings.address}: {_short_reason(error)}"
         ) from error
+
+
+def _short_reason(error: Exception) -> str:
+    """The gist of a (long, multi-line) connection error from the Rust core."""
+    text = " ".join(str(error).split())
+    for gist in ("Connection refused", "timed out", "dns error", "certificate", "Unauthenticated"):
+        if gist.lower() in text.lower():
+            return gist.lower()
+    return text[:160]
 
 
 def request_hash(request: OrderRequest) -> str:

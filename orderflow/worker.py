@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 """Running activities get this long to finish when the worker stops."""
 
-
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
 )
