@@ -30,6 +30,7 @@ from orderflow.api_routes.guards import BodyLimitMiddleware, SecurityHeadersMidd
 from orderflow.api_routes.metrics import ApiMetrics, MetricsMiddleware
 from orderflow.config import Settings
 from orderflow.store import Store
+from orderflow.tracing import trace_requests
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    trace_requests(app, settings.otel_exporter)  # ORDERFLOW_OTEL_EXPORTER; off by default
     return app
 
 
