@@ -401,3 +401,30 @@ async def test_metrics_count_requests_by_route_template_and_orders_by_final_stat
     )
     assert sample(after, "orderflow_http_request_duration_seconds_count", route=template) >= 2
     assert order_id not in after, "raw ids must never become label values"
+
+
+async def test_a_completed_order_is_readable_while_no_worker_runs(
+    settings, client, store, order_id, product
+):
+    """Closed orders are read from their result in history, so no worker replay is needed."""
+    from orderflow.worker import BackgroundWorker, build_worker
+
+    queue = unique("own-queue")
+    own = settings.model_copy(update={"task_queue": queue})
+    own_worker = BackgroundWorker(lambda: build_worker(client, store, task_queue=queue)).start()
+    sku = await product()
+    async with (
+        serve(create_app(own, client=client, store=store)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        try:
+            assert (
+                await http.post("/api/orders", json=order_body(order_id, sku))
+            ).status_code == 201
+            assert (await until_final(http, order_id))["state"] == OrderState.COMPLETED
+        finally:
+            await own_worker.stop()
+        response = await http.get(f"/api/orders/{order_id}", timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == OrderState.COMPLETED
+    assert [step["status"] for step in response.json()["steps"]] == ["completed"] * 3
