@@ -20,6 +20,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orderflow.activities import OrderActivities
 from orderflow.client import connect
@@ -51,6 +52,15 @@ def build_worker(
     """A worker for the order workflow on ``task_queue`` (``options`` go to ``Worker``)."""
     identity = identity or default_identity()
     activities = OrderActivities(store, allow_faults=allow_faults)
+    # Workflow log records reach the entry point's handlers from inside the sandbox; rich
+    # (the CLI's RichHandler) imports modules lazily, and re-importing it in the sandbox
+    # fails the workflow task ("cannot import name 'get_console'"), so pass it through.
+    options.setdefault(
+        "workflow_runner",
+        SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
+        ),
+    )
     return Worker(
         client,
         task_queue=task_queue,

@@ -428,3 +428,14 @@ async def test_a_completed_order_is_readable_while_no_worker_runs(
     assert response.status_code == 200, response.text
     assert response.json()["state"] == OrderState.COMPLETED
     assert [step["status"] for step in response.json()["steps"]] == ["completed"] * 3
+
+
+async def test_app_connects_and_opens_the_store_itself_when_given_none(settings, worker):
+    """The ``orderflow api`` path: the lifespan connects to Temporal and opens the store."""
+    async with (
+        serve(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        assert (await http.get("/ready")).status_code == 200
+        assert (await http.get("/api/products")).status_code == 200
+        assert (await http.get(f"/api/orders/{unique('none')}")).status_code == 404
