@@ -40,8 +40,11 @@ READY_TIMEOUT = 60.0
 
 
 @asynccontextmanager
-async def own_stack() -> AsyncIterator[tuple[str, str]]:
-    """``orderflow up --no-ui`` on free ports in a temp dir; yields (base URL, bench SKU)."""
+async def own_stack(*, bench_product: bool = True) -> AsyncIterator[tuple[str, str]]:
+    """``orderflow up --no-ui`` on free ports in a temp dir; yields (base URL, bench SKU).
+
+    ``bench_product`` adds a product with stock enough for any run (else the demo catalog).
+    """
     with tempfile.TemporaryDirectory(prefix="orderflow-bench-") as data_dir:
         api_port = free_port()
         env = {
@@ -60,9 +63,10 @@ async def own_stack() -> AsyncIterator[tuple[str, str]]:
         base = f"http://127.0.0.1:{api_port}"
         try:
             await wait_ready(base, process, log)
-            store = await Store.open(f"sqlite+aiosqlite:///{Path(data_dir) / 'orderflow.db'}")
-            await store.put_product(BENCH_SKU, "Benchmark item", Decimal("1.00"), 10_000_000)
-            await store.close()
+            if bench_product:
+                store = await Store.open(f"sqlite+aiosqlite:///{Path(data_dir) / 'orderflow.db'}")
+                await store.put_product(BENCH_SKU, "Benchmark item", Decimal("1.00"), 10_000_000)
+                await store.close()
             yield base, BENCH_SKU
         finally:
             if process.returncode is None:
