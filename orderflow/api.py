@@ -41,7 +41,7 @@ _STATUS_BY_ERROR: dict[type[orders.OrderError], int] = {
     orders.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
     orders.OrderConflictError: status.HTTP_409_CONFLICT,
     orders.NotCancellableError: status.HTTP_409_CONFLICT,
-    orders.InvalidOrderError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    orders.InvalidOrderError: 422,  # Unprocessable Content; its constant's name varies by version
     orders.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 _RPC_STATUS = {
