@@ -8,11 +8,11 @@ store; the mapping of :class:`~orderflow.client.OrderError` to status codes live
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.client import Client, WorkflowHistoryEventFilterType
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from orderflow import client as orders
@@ -120,23 +120,18 @@ async def current_status(client: Client, order_id: str) -> OrderStatus:
     Why: a Query of a closed workflow makes a worker fetch and replay the whole history
     (closed workflows leave the worker's cache), which timed out under 50 concurrent clients
     and cannot work while no worker runs. The workflow returns its final ``OrderStatus`` (what
-    the Query would answer) and Temporal keeps it in the close event: one cheap RPC reads it.
+    the Query would answer) and Temporal keeps it in the close event. Describe first: asking
+    for the close event of a *running* workflow long-polls until it closes.
     """
     handle = orders.order_handle(client, order_id)
     try:
-        async for event in handle.fetch_history_events(
-            wait_new_event=False,  # a running order has no close event: answer at once
-            event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT,
-            skip_archival=True,
-        ):
-            if event.HasField("workflow_execution_completed_event_attributes"):
-                result = event.workflow_execution_completed_event_attributes.result
-                decoded = await client.data_converter.decode_wrapper(result, [OrderStatus])
-                return cast(OrderStatus, decoded[0])
+        description = await handle.describe()
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise orders.OrderNotFoundError(order_id) from error
         raise
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result(follow_runs=False)
     # Running, or closed without a result (terminated, timed out): ask the workflow.
     return await orders.get_status(client, order_id)
 

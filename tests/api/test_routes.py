@@ -439,3 +439,17 @@ async def test_app_connects_and_opens_the_store_itself_when_given_none(settings,
         assert (await http.get("/ready")).status_code == 200
         assert (await http.get("/api/products")).status_code == 200
         assert (await http.get(f"/api/orders/{unique('none')}")).status_code == 404
+
+
+async def test_status_of_a_running_order_answers_at_once_with_its_live_state(
+    http, order_id, product
+):
+    """The status read must not wait for the order to finish (3 steps x 3 s here)."""
+    sku = await product()
+    body = order_body(order_id, sku, step_delay=3.0)
+    assert (await http.post("/api/orders", json=body)).status_code == 201
+    response = await http.get(f"/api/orders/{order_id}")
+    assert response.status_code == 200
+    assert response.json()["state"] in ("PENDING", "PROCESSING")
+    assert (await http.post(f"/api/orders/{order_id}/cancel")).status_code == 202
+    assert (await until_final(http, order_id))["state"] == OrderState.CANCELLED
