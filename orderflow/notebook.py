@@ -22,8 +22,10 @@ Lifecycle rules (why it is built this way):
   loop (the only case nest-asyncio exists for). Widget callbacks, which are synchronous,
   schedule tasks instead (see :mod:`orderflow.console`). Patching the loop would only hide
   a blocking call that freezes the background worker.
-- **Quiet cells.** Worker and workflow logs go to ``<data dir>/notebook.log`` instead of
-  whichever cell happens to be running (which would also make outputs unreproducible).
+- **Quiet cells.** Worker and workflow logs, and the SDK core's own (Rust) log lines, go to
+  ``<data dir>/notebook.log`` instead of whichever cell happens to be running: the kernel
+  captures process-level stderr into the current cell, which would clutter the tutorial and
+  make its outputs unreproducible.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from temporalio.client import Client
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from orderflow import client as orders
@@ -48,10 +58,12 @@ from orderflow.models import (
     OrderRequest,
     OrderStatus,
     RetrySettings,
+    StepName,
+    StepStatus,
     order_workflow_id,
 )
 from orderflow.store import Store
-from orderflow.worker import BackgroundWorker, build_worker, metrics_runtime, worker_options
+from orderflow.worker import BackgroundWorker, build_worker, worker_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +76,7 @@ LOG_FILE = "notebook.log"
 REUSE_TIMEOUT = 15.0
 """How long to wait for a server left by a previous kernel to either answer or go away."""
 
+POLL_EVERY = 0.1
 _LOGGERS = ("temporalio", "orderflow")
 
 
@@ -182,6 +195,27 @@ class NotebookEnv:
                 f"(is a worker running? {self.worker.running})"
             ) from None
 
+    async def wait_for_step(
+        self,
+        order_id: str,
+        step: StepName | str,
+        status: StepStatus | str = StepStatus.COMPLETED,
+        timeout: float = 30.0,
+    ) -> OrderStatus:
+        """Poll the ``status`` Query until ``step`` has ``status``; return that status."""
+        step, status = StepName(step), StepStatus(status)
+        deadline = time.monotonic() + timeout
+        while True:
+            current = await self.status(order_id)
+            if current.step(step).status == status:
+                return current
+            if current.state.is_final or time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"order {order_id}: {step.value} did not become {status.value} "
+                    f"(order is {current.state.value}, step is {current.step(step).status.value})"
+                )
+            await asyncio.sleep(POLL_EVERY)
+
     async def cancel(self, order_id: str, reason: str = "", *, signal: bool = False) -> Any:
         """Cancel by Update (answers, or raises ``NotCancellableError``) or by Signal."""
         if signal:
@@ -212,7 +246,7 @@ class NotebookEnv:
             return
         client = self.client
         if metrics_port is not None:
-            client = await connect(self.settings, runtime=metrics_runtime(metrics_port))
+            client = await connect(self.settings, runtime=notebook_runtime(metrics_port))
         self.extra_workers[identity] = _background_worker(
             self.settings, client, self.store, identity
         ).start()
@@ -323,11 +357,11 @@ async def _connect_or_start(settings: Settings, *, ui: bool) -> tuple[DevServer 
     """Connect to what answers at the address; start a dev server there if nothing does."""
     host, port = split_address(settings.address)
     if not settings.is_local_temporal:
-        return None, await connect(settings)
+        return None, await connect(settings, runtime=notebook_runtime())
     deadline = time.monotonic() + REUSE_TIMEOUT
     while is_listening(host, port):
         try:
-            return None, await connect(settings)
+            return None, await connect(settings, runtime=notebook_runtime())
         except TemporalUnavailableError:
             # Likely a server of a killed kernel, shutting down: wait for it to go away.
             if time.monotonic() > deadline:
@@ -339,10 +373,38 @@ async def _connect_or_start(settings: Settings, *, ui: bool) -> tuple[DevServer 
     server = for_settings(settings.address, settings.data_dir, ui_port=ui_port)
     await server.astart()
     try:
-        return server, await connect(settings)
+        return server, await connect(settings, runtime=notebook_runtime())
     except BaseException:
         await server.astop()
         raise
+
+
+_runtime: Runtime | None = None
+
+
+def notebook_runtime(metrics_port: int | None = None) -> Runtime:
+    """A Temporal runtime whose core logs are forwarded to Python logging (the log file).
+
+    One shared runtime for the plain client (a runtime owns threads; make one per kernel);
+    a new one per metrics port, since the Prometheus endpoint belongs to the runtime.
+    """
+    global _runtime
+    if metrics_port is None and _runtime is not None:
+        return _runtime
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            ),
+            metrics=(
+                PrometheusConfig(bind_address=f"127.0.0.1:{metrics_port}") if metrics_port else None
+            ),
+        )
+    )
+    if metrics_port is None:
+        _runtime = runtime
+    return runtime
 
 
 def _plain(value: Any) -> Any:

@@ -23,7 +23,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
-from orderflow.models import AttemptRecord, CompensationName, StepName, order_workflow_id
+from orderflow.models import (
+    AttemptRecord,
+    CompensationName,
+    OrderStatus,
+    StepName,
+    order_workflow_id,
+)
 from orderflow.store import Store
 
 if TYPE_CHECKING:
@@ -159,6 +165,21 @@ def _frame(attempts: Attempts, as_of: datetime | None = None) -> pd.DataFrame:
     if isinstance(attempts, pd.DataFrame) and "start_s" in attempts.columns:
         return attempts
     return attempts_frame(attempts, as_of=as_of)
+
+
+def status_frame(status: OrderStatus) -> pd.DataFrame:
+    """The ``status`` Query's steps as a table: status, attempts, last error per step."""
+    return pd.DataFrame(
+        [
+            {
+                "step": step.name.value,
+                "status": step.status.value,
+                "attempts": step.attempts,
+                "last_error": step.last_error or "",
+            }
+            for step in status.steps
+        ]
+    ).set_index("step")
 
 
 # --- chart ----------------------------------------------------------------------------
