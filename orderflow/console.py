@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import logging
+import re
 from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,9 @@ class OrderConsole:
         self._refresher: asyncio.Task[None] | None = None
         self._chart_key: tuple[Any, ...] | None = None
         self._updating_list = False
+        self._refresh_lock = asyncio.Lock()
+        self.selected: str | None = None
+        """The order shown in the status panel (the source of truth for the list's value)."""
         self._build()
 
     @classmethod
@@ -166,8 +170,10 @@ class OrderConsole:
         )
         self.widget = widgets.VBox([widgets.HBox([form, detail]), self.message])
 
-    def _on_select(self, _change: Any) -> None:
+    def _on_select(self, change: Any) -> None:
         if not self._updating_list:  # a person picked an order (not our own list update)
+            self.selected = change["new"]
+            self.selected_status = None
             self._schedule(self.refresh_selected())
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -192,6 +198,11 @@ class OrderConsole:
             self.show_error(describe_error(error))
             logger.info("console action failed: %s", error)
             return None
+
+    @property
+    def message_text(self) -> str:
+        """The message line as plain text (what a person reads in the widget)."""
+        return html.unescape(re.sub(r"<[^>]+>", "", self.message.value)).strip()
 
     def show_error(self, text: str) -> None:
         self.message.value = f'<span style="color:#c62828">&#9888; {html.escape(text)}</span>'
@@ -270,7 +281,7 @@ class OrderConsole:
 
     async def cancel_selected(self) -> OrderStatus | None:
         """Cancel the selected order through the Update (a late cancel gets a clear 'no')."""
-        order_id = self.orders.value
+        order_id = self.selected
         if not order_id:
             raise OrderError("select an order to cancel")
         self.cancel_button.disabled = True
@@ -280,32 +291,48 @@ class OrderConsole:
         return status
 
     async def refresh(self, select: str | None = None) -> None:
-        """Re-read the orders list, then the selected order's status and chart."""
-        summaries = await orders.list_orders(self.client, limit=ORDERS_SHOWN)
-        options = [
-            (f"{s.order_id}  {s.state}  {s.total if s.total is not None else ''}", s.order_id)
-            for s in summaries
-        ]
-        if select is not None and select not in {value for _, value in options}:
-            options.insert(0, (f"{select}  PENDING", select))  # visibility can lag a moment
-        keep = select or self.orders.value
-        self._updating_list = True
-        try:
-            if options != list(self.orders.options):
-                self.orders.options = options
-            if keep in {value for _, value in options} and self.orders.value != keep:
-                self.orders.value = keep
-        finally:
-            self._updating_list = False
-        await self.refresh_selected()
+        """Re-read the orders list, then the selected order's status and chart.
+
+        Refreshes are serialised (the timer and the buttons both trigger them), so a slow
+        answer can never overwrite a newer one.
+        """
+        if select is not None:
+            self.selected = select
+        async with self._refresh_lock:
+            summaries = await orders.list_orders(self.client, limit=ORDERS_SHOWN)
+            options = [
+                (f"{s.order_id}  {s.state}  {s.total if s.total is not None else ''}", s.order_id)
+                for s in summaries
+            ]
+            selected = self.selected
+            if selected and selected not in {value for _, value in options}:
+                # Just created: the visibility store lists new workflows a moment later.
+                state = self.selected_status.state.value if self.selected_status else "PENDING"
+                options.insert(0, (f"{selected}  {state}", selected))
+            self._updating_list = True
+            try:
+                if options != list(self.orders.options):
+                    self.orders.options = options
+                if self.orders.value != selected:
+                    self.orders.value = selected
+            finally:
+                self._updating_list = False
+            await self._refresh_selected()
 
     async def refresh_selected(self) -> None:
-        order_id = self.orders.value
+        """Re-read the selected order's status (Query) and its attempts chart."""
+        async with self._refresh_lock:
+            await self._refresh_selected()
+
+    async def _refresh_selected(self) -> None:
+        order_id = self.selected
         if not order_id:
             self.selected_status = None
             self.cancel_button.disabled = True
             return
         status = await orders.get_status(self.client, order_id)
+        if order_id != self.selected:
+            return  # the selection changed while we waited; that refresh will follow
         self.selected_status = status
         self.status_panel.value = status_html(status)
         self.cancel_button.disabled = not status.cancellable

@@ -158,8 +158,15 @@ class NotebookEnv:
         step_delay: float = 0.0,
         faults: FaultPlan | Mapping[str, Any] | None = None,
         retry: RetrySettings | Mapping[str, Any] | None = None,
+        client: Client | None = None,
     ) -> str:
-        """Start an order for one product and return its id (validated: bad input raises)."""
+        """Start an order for one product and return its id (validated: bad input raises).
+
+        ``client`` starts it through another client (default: the env's own). The env's
+        client has the background worker attached, so Temporal's *eager start* hands the
+        order's first task straight to that worker; a client without a worker in its
+        process (like the HTTP API's) lets the server give it to any worker.
+        """
         request = OrderRequest.model_validate(
             {
                 "order_id": order_id,
@@ -172,7 +179,7 @@ class NotebookEnv:
             }
         )
         started, _ = await orders.start_order(
-            self.client,
+            client or self.client,
             request,
             store=self.store,
             task_queue=self.task_queue,
@@ -237,6 +244,10 @@ class NotebookEnv:
     async def start_worker(self) -> None:
         """Start a fresh worker; paused orders continue where they stopped."""
         self.worker.start()
+
+    async def connect(self) -> Client:
+        """A new client to the same Temporal (no worker attached to it)."""
+        return await connect(self.settings, runtime=notebook_runtime())
 
     async def add_worker(self, identity: str, *, metrics_port: int | None = None) -> None:
         """Run one more worker with its own identity (and its own client exporting the
