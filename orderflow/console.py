@@ -65,7 +65,7 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, RPCError):
         return f"Temporal refused the request: {error.message}"
     if isinstance(error, RuntimeError) and "connect" in str(error).lower():
-        return f"Temporal is not reachable: {error}"
+        return f"Temporal is not reachable: {str(error)[:160]}"
     return f"{type(error).__name__}: {error}"
 
 
@@ -239,8 +239,11 @@ class OrderConsole:
         products = await self.store.list_products()
         current = self.product.value
         self.product.options = [(f"{p.name} - {p.price} ({p.stock} left)", p.sku) for p in products]
-        if current in {p.sku for p in products}:
+        skus = [p.sku for p in products]
+        if current in skus:
             self.product.value = current
+        elif skus:
+            self.product.value = skus[0]
 
     def request_from_form(self) -> OrderRequest:
         """The form as a validated request (raises ``ValidationError`` on bad input)."""
