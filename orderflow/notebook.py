@@ -302,6 +302,7 @@ class NotebookEnv:
         self.closed = True
         if _current is self:
             _current = None
+            _detach_log_file()
 
 
 _current: NotebookEnv | None = None
@@ -425,14 +426,30 @@ def _plain(value: Any) -> Any:
 
 
 def _log_to_file(settings: Settings) -> None:
-    """Send worker/workflow logs to a file in the data dir (once per kernel)."""
+    """Send worker, workflow and SDK core logs to a file in the data dir, not the cells."""
+    _detach_log_file()
     path = (settings.data_dir / LOG_FILE).resolve()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     for name in _LOGGERS:
         named = logging.getLogger(name)
-        if any(getattr(handler, "_orderflow_notebook", False) for handler in named.handlers):
-            continue
-        handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        handler._orderflow_notebook = True  # type: ignore[attr-defined]
+        _saved_levels[name] = named.level
         named.addHandler(handler)
         named.setLevel(logging.INFO)
+    _log_handlers.append(handler)
+
+
+def _detach_log_file() -> None:
+    """Undo :func:`_log_to_file` (on stop, or before pointing at another data dir)."""
+    while _log_handlers:
+        handler = _log_handlers.pop()
+        for name in _LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+    for name, level in _saved_levels.items():
+        logging.getLogger(name).setLevel(level)
+    _saved_levels.clear()
+
+
+_log_handlers: list[logging.Handler] = []
+_saved_levels: dict[str, int] = {}
