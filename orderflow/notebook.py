@@ -322,7 +322,9 @@ async def start(
     """Start (or reuse) Temporal, the store and a background worker; return the env.
 
     ``settings`` default to the environment (``TEMPORAL_ADDRESS``, ``ORDERFLOW_DATA_DIR``, ...).
-    Calling it again while the env is running returns the same env.
+    Calling it again while the env is running returns the same env (its settings are kept;
+    ``await env.stop()`` first to start over with others). When nothing answers at a remote
+    address, it raises ``TemporalUnavailableError`` and leaves nothing running.
     """
     global _current
     loop = asyncio.get_running_loop()
@@ -332,8 +334,16 @@ async def start(
     settings = settings or get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(settings)
-    server, client = await _connect_or_start(settings, ui=ui)
-    store = await Store.open(settings.store_url)
+    server: DevServer | None = None
+    try:
+        server, client = await _connect_or_start(settings, ui=ui)
+        store = await Store.open(settings.store_url)
+    except BaseException:
+        # Leave nothing half-started: no server of ours, no log handlers.
+        if server is not None:
+            await server.astop()
+        _detach_log_file()
+        raise
     ui_url = server.ui_url if server is not None else None
     worker = _background_worker(settings, client, store, identity).start()
     _current = NotebookEnv(
