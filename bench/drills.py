@@ -179,7 +179,9 @@ Hostile input and security are checked by tests only (no figures to report):
 `tests/reliability/test_hostile_input.py` (hypothesis-generated bodies against
 `OrderRequest` + `start_order`, CLI arguments), `tests/reliability/test_hostile_api.py`
 (hypothesis bodies, raw bytes, content types and paths against the real HTTP API: always 4xx
-JSON, nothing started, row counts unchanged) and `tests/reliability/test_security.py`.
+JSON, nothing started, row counts unchanged), `tests/reliability/test_hostile_widgets.py`
+(hostile values in the notebook console's widgets: an escaped message, nothing started) and
+`tests/reliability/test_security.py`.
 """
 
 LIMITS = """\
