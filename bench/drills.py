@@ -90,8 +90,7 @@ async def run_all(
                 continue
             async with fresh_drill(server, client, root, name) as drill:
                 print(f"drill {name} ...", flush=True)
-                report = await run(drill)
-                await replay_all(client, report, sample=scale.replay_sample)
+                report = await finished(name, run(drill), client, scale)
                 reports.append(report)
                 print(f"  {report.summary()}", flush=True)
     if only and "server" not in only:
@@ -100,11 +99,30 @@ async def run_all(
         client = await orders.connect(Settings(temporal_address=server.address))
         async with fresh_drill(server, client, root, "server") as drill:
             print("drill server ...", flush=True)
-            report = await dev_server_killed(server, drill, orders_count=scale.server_orders)
-            await replay_all(client, report, sample=scale.replay_sample)
+            report = await finished(
+                "server",
+                dev_server_killed(server, drill, orders_count=scale.server_orders),
+                client,
+                scale,
+            )
             reports.insert(min(2, len(reports)), report)
             print(f"  {report.summary()}", flush=True)
     return reports
+
+
+async def finished(
+    name: str, drill: Awaitable[DrillReport], client: Any, scale: Scale
+) -> DrillReport:
+    """Run one drill and replay its histories; a drill that blows up is a broken run,
+    reported as such in the doc instead of losing the other drills' figures."""
+    try:
+        report = await drill
+    except Exception as error:
+        report = DrillReport(name)
+        report.violations.append(f"drill {name} did not finish: {type(error).__name__}: {error}")
+        return report
+    await replay_all(client, report, sample=scale.replay_sample)
+    return report
 
 
 # --- the document ---------------------------------------------------------------------------

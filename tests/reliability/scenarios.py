@@ -119,10 +119,14 @@ async def final_statuses(
 ) -> dict[str, OrderStatus]:
     """Each order's final status (its workflow result), within one overall deadline."""
     ids = list(order_ids)
-    results = await asyncio.wait_for(
-        asyncio.gather(*(orders.wait_for_order(client, order_id) for order_id in ids)), timeout
-    )
-    return dict(zip(ids, results, strict=True))
+    waits = [asyncio.ensure_future(orders.wait_for_order(client, order_id)) for order_id in ids]
+    _, pending = await asyncio.wait(waits, timeout=timeout)
+    for wait in pending:
+        wait.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+        raise TimeoutError(f"{len(pending)} of {len(ids)} orders not final after {timeout:g} s")
+    return {order_id: wait.result() for order_id, wait in zip(ids, waits, strict=True)}
 
 
 async def audit_money(
@@ -404,7 +408,7 @@ async def no_oversell(
     try:
         await asyncio.gather(*(place(drill, order_request(i, sku)) for i in ids))
         report.workflow_ids = [order_workflow_id(i) for i in ids]
-        finals = await final_statuses(drill.client, ids, timeout=120)
+        finals = await final_statuses(drill.client, ids, timeout=60 + 0.5 * orders_count)
     finally:
         done.set()
         await watcher
