@@ -122,7 +122,7 @@ async def finished(
     try:
         report = await drill
     except Exception as error:
-        report = DrillReport(name)
+        report = DrillReport(f"{name} drill")
         report.violations.append(f"drill {name} did not finish: {type(error).__name__}: {error}")
         return report
     await replay_all(client, report, sample=scale.replay_sample)
