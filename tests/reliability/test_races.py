@@ -23,6 +23,10 @@ from tests.reliability.scenarios import (
 
 
 async def test_two_hundred_orders_on_fifty_units_never_oversell(drill: Drill) -> None:
+    # 20 activities per worker, not the default 200: with SQLite on a loaded 2-core machine
+    # the default queues attempts past their 5 s timeout (docs/reliability.md, "Limits");
+    # that overload behaviour is the soak's subject, this test's subject is overselling.
+    drill.workers.env["ORDERFLOW_MAX_CONCURRENT_ACTIVITIES"] = "20"
     report = await no_oversell(drill, orders_count=200, stock=50, workers=2)
     print(report.summary())
 
