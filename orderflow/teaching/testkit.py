@@ -17,8 +17,10 @@ Two halves:
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
+import os
 import subprocess
 import sys
 import tempfile
@@ -72,6 +74,10 @@ PYTEST_MAIN = (
 )
 """``python -m pytest`` minus interpreter finalisation: measured here, the SDK's runtime
 threads kept a finished run alive for another ~15 s; every result is already written."""
+
+NOTEBOOK_TEST_PLUGINS = ("pytest_asyncio.plugin", "pytest_timeout")
+"""The only plugins a notebook's tests need; loading every installed one (nbval,
+playwright, hypothesis, ...) made each run ~3.5 s slower here."""
 
 PYTEST_INI = """\
 [pytest]
@@ -232,6 +238,16 @@ class TestRun:
         return "\n".join(str(result) for result in self.results)
 
 
+def fixture_source(name: str) -> str:
+    """The source of one of this plugin's fixtures, decorator included (for reading)."""
+    source = Path(__file__).read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            return "\n".join(source.splitlines()[first - 1 : node.end_lineno])
+    raise KeyError(f"no fixture {name!r} in {__name__}")
+
+
 def source_of(obj: Callable[..., Any]) -> str:
     """The source of a function (or class) defined in a notebook cell or a module."""
     if not callable(obj):
@@ -255,9 +271,17 @@ async def run_tests(
 async def run_files(
     paths: Sequence[Path | str], *, cwd: Path, timeout: float = RUN_TIMEOUT
 ) -> TestRun:
-    """Run existing test files (e.g. the project's replay guard) the same way."""
+    """Run existing test files (e.g. the project's replay guard) the same way.
+
+    The project's ``addopts`` (for its notebook runs) are dropped with the plugins they need.
+    """
     return await asyncio.to_thread(
-        run_pytest, [str(path) for path in paths], cwd=cwd, timeout=timeout
+        run_pytest,
+        ["-o", "addopts=", *(str(path) for path in paths)],
+        cwd=cwd,
+        timeout=timeout,
+        plugins=NOTEBOOK_TEST_PLUGINS,
+        autoload=False,
     )
 
 
@@ -271,22 +295,40 @@ def _run_sources(sources: Sequence[str], workflows: Sequence[str], timeout: floa
             [module.name, f"--order-workflow={','.join(workflows)}"],
             cwd=directory,
             timeout=timeout,
-            plugins=(__name__,),
+            plugins=(__name__, *NOTEBOOK_TEST_PLUGINS),
+            autoload=False,
         )
 
 
 def run_pytest(
-    args: Sequence[str], *, cwd: Path, timeout: float = RUN_TIMEOUT, plugins: Sequence[str] = ()
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    timeout: float = RUN_TIMEOUT,
+    plugins: Sequence[str] = (),
+    autoload: bool = True,
 ) -> TestRun:
-    """pytest in a subprocess (see :data:`PYTEST_MAIN`); results from its JUnit XML report."""
+    """pytest in a subprocess (see :data:`PYTEST_MAIN`); results from its JUnit XML report.
+
+    ``autoload=False`` loads only ``plugins`` instead of every installed pytest plugin.
+    """
     report = Path(tempfile.mkdtemp(prefix="orderflow-junit-")) / "report.xml"
     command = [sys.executable, "-c", PYTEST_MAIN, "-p", "no:cacheprovider", "-q"]
     for plugin in plugins:
         command += ["-p", plugin]
     command += [f"--junitxml={report}", *args]
     try:
+        environment = dict(os.environ)
+        if not autoload:
+            environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         completed = subprocess.run(
-            command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+            command,
+            cwd=cwd,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         results = _read_junit(report) if report.exists() else []
     finally:
