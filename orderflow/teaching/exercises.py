@@ -2,23 +2,24 @@
 
 Each check runs the learner's answer for real - replays on the ``Replayer``, orders on the
 dev server with the real activities and store, tests under pytest - and returns a
-:class:`Verdict` that says in plain words what is right and what is not. A broken answer
-(an exception, a hang, a test that does not collect) becomes a verdict, never a
-traceback. Worked solutions are in ``notebooks/solutions/``; ``tests/test_teaching.py``
-runs every check against them and against wrong answers.
+:class:`~orderflow.exercises.Verdict` (as in tutorials 01-03) that says in plain words
+what is right and what is not. A broken answer (an exception, a hang, a test that does
+not collect) becomes a verdict, never a traceback. Worked solutions are in
+``notebooks/solutions/``; ``tests/test_teaching.py`` runs every check against them and
+against wrong answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
 from temporalio.client import Client, WorkflowHistory
 
 from orderflow import client as orders
+from orderflow.exercises import Verdict
 from orderflow.models import OrderRequest, OrderState, new_order_id
 from orderflow.store import Store
 from orderflow.teaching import history, testkit
@@ -33,25 +34,6 @@ class HasClientAndStore(Protocol):
 
     client: Client
     store: Store
-
-
-@dataclass
-class Verdict:
-    """The outcome of a check: right or not, and why, in sentences."""
-
-    exercise: str
-    ok: bool
-    notes: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        head = f"{'Correct' if self.ok else 'Not yet'} - {self.exercise}"
-        return "\n".join([head, *(f"  - {note}" for note in self.notes)])
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def __bool__(self) -> bool:
-        return self.ok
 
 
 # --- 06: make a change safely with a patch --------------------------------------------
@@ -73,7 +55,7 @@ async def check_cooling_off(
     notes: list[str] = []
     ok = True
     try:
-        outcomes = await history.replay(workflow_class, histories)
+        outcomes = await history.replay(workflow_class, histories, client=env.client)
     except Exception as error:  # e.g. not a workflow class, or it fails to load
         return Verdict(COOLING_OFF_EXERCISE, False, [f"The workflow could not be loaded: {error}"])
     broken = [outcome for outcome in outcomes if not outcome.ok]

@@ -8,6 +8,7 @@ break executions that are still running.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,9 +20,10 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 
-from orderflow.models import TASK_QUEUE
+from orderflow import client as orders
+from orderflow.models import TASK_QUEUE, OrderRequest
 from orderflow.store import Store
-from orderflow.worker import build_worker
+from orderflow.worker import BackgroundWorker, build_worker
 
 COMMAND_EVENTS = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "schedule activity",
@@ -52,6 +54,70 @@ def teaching_worker(
     if task_queue == TASK_QUEUE:
         raise ValueError("teaching variants must not poll the service's task queue")
     return build_worker(client, store, task_queue=task_queue, workflows=[workflow_class], **options)
+
+
+class Deployment:
+    """One task queue whose worker is replaced by a new version of the code, as in a deploy.
+
+    Its workers keep no workflow cache (``max_cached_workflows=0``): each workflow task is
+    replayed from the history, which is what a freshly deployed worker does with the
+    orders that were running when the previous version stopped.
+    """
+
+    def __init__(self, client: Client, store: Store, *, task_queue: str) -> None:
+        self.client = client
+        self.store = store
+        self.task_queue = task_queue
+        self.version: type | None = None
+        self._worker: BackgroundWorker | None = None
+
+    async def roll_out(self, workflow_class: type) -> None:
+        """Stop the running version (gracefully: activities in flight finish) and start this."""
+        await self.stop()
+        self.version = workflow_class
+        self._worker = BackgroundWorker(
+            lambda: teaching_worker(
+                self.client,
+                self.store,
+                workflow_class,
+                task_queue=self.task_queue,
+                max_cached_workflows=0,
+            )
+        ).start()
+
+    async def place(self, sku: str, *, order_id: str, quantity: int = 1, **extra: Any) -> str:
+        """Start an order on this deployment's task queue; returns its id."""
+        request = OrderRequest.model_validate(
+            {
+                "order_id": order_id,
+                "customer_id": "ada",
+                "items": [{"sku": sku, "quantity": quantity}],
+                **extra,
+            }
+        )
+        started, _ = await orders.start_order(
+            self.client, request, store=self.store, task_queue=self.task_queue
+        )
+        return started.order_id or order_id
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            await self._worker.stop()
+            self._worker = None
+
+
+async def wait_for_task_failure(
+    client: Client, workflow_id: str, *, timeout: float = 20.0
+) -> list[str]:
+    """Poll the history until a workflow task has failed; return the failures."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        failures = workflow_task_failures(await fetch(client, workflow_id))
+        if failures:
+            return failures
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"no workflow task of {workflow_id} failed in {timeout:g} s")
+        await asyncio.sleep(0.1)
 
 
 async def fetch(client: Client, workflow_id: str) -> WorkflowHistory:
@@ -161,15 +227,26 @@ class ReplayOutcome:
         return f"{self.workflow_id}: {self.error_type}: {self.error}"
 
 
-def replayer(workflow_class: type) -> Replayer:
-    """A Replayer for one version of the workflow, with the project's data converter."""
-    return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+def replayer(workflow_class: type, client: Client | None = None) -> Replayer:
+    """A Replayer for one version of the workflow, with the project's data converter.
+
+    With ``client``, it runs on that client's runtime, so the core SDK's log lines about a
+    failed replay go where that client's go (the notebook's log file, not the cell).
+    """
+    runtime = client.service_client.config.runtime if client is not None else None
+    return Replayer(
+        workflows=[workflow_class], data_converter=pydantic_data_converter, runtime=runtime
+    )
 
 
-async def replay(workflow_class: type, histories: Iterable[WorkflowHistory]) -> list[ReplayOutcome]:
+async def replay(
+    workflow_class: type, histories: Iterable[WorkflowHistory], *, client: Client | None = None
+) -> list[ReplayOutcome]:
     """Replay each history on ``workflow_class``; never raises for a replay failure."""
     outcomes = []
-    async with replayer(workflow_class).workflow_replay_iterator(_as_async(histories)) as results:
+    async with replayer(workflow_class, client).workflow_replay_iterator(
+        _as_async(histories)
+    ) as results:
         async for result in results:
             error = result.replay_failure
             outcomes.append(
