@@ -28,7 +28,6 @@ from orderflow.teaching.variants import (
     NotifyFirstOrderWorkflow,
     PatchedNotifyFirstOrderWorkflow,
 )
-from orderflow.worker import BackgroundWorker
 from orderflow.workflows import OrderWorkflow
 from tests import teaching_answers
 from tests.conftest import eventually, unique
@@ -100,45 +99,33 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
     """The tutorial's live story: v1 starts an order, v2 (unsafe) takes over and fails its
     workflow task, v3 (patched) finishes it the old way and runs new orders the new way."""
     sku = await product(stock=10)
-    queue = unique("teach-deploy")
-
-    def deploy(workflow_class: type) -> BackgroundWorker:
-        return BackgroundWorker(
-            lambda: history.teaching_worker(
-                client, store, workflow_class, task_queue=queue, max_cached_workflows=0
-            )
-        ).start()
-
-    v1 = deploy(OrderWorkflow)
-    running = await place(client, store, sku, queue, faults={"charge_payment": {"latency": 1}})
-    await eventually(
-        lambda: orders.get_status(client, running),
-        lambda status: status.step(StepName.CHARGE_PAYMENT).status == StepStatus.RUNNING,
-        what="the charge to start on v1",
-    )
-    await v1.stop()  # graceful: the charge in flight completes first
-    v2 = deploy(NotifyFirstOrderWorkflow)
+    production = history.Deployment(client, store, task_queue=unique("teach-deploy"))
     try:
-        stuck = await eventually(
-            lambda: history.fetch(client, f"order-{running}"),
-            lambda recorded: bool(history.workflow_task_failures(recorded)),
-            what="v2 to fail the running order's workflow task",
+        await production.roll_out(OrderWorkflow)
+        running = await production.place(
+            sku, order_id=unique("teach-running"), quantity=2,
+            faults={"charge_payment": {"latency": 1}},
+        )  # fmt: skip
+        await eventually(
+            lambda: orders.get_status(client, running),
+            lambda status: status.step(StepName.CHARGE_PAYMENT).status == StepStatus.RUNNING,
+            what="the charge to start on v1",
         )
-    finally:
-        await v2.stop()
-    assert history.workflow_task_failures(stuck)[0].startswith("NON_DETERMINISTIC_ERROR")
-    # Not failed, not lost: still running, waiting for code that can continue it. (No
-    # Query here: with no compatible worker there is nobody to answer it.)
-    description = await client.get_workflow_handle(f"order-{running}").describe()
-    assert description.status == WorkflowExecutionStatus.RUNNING
+        await production.roll_out(NotifyFirstOrderWorkflow)  # v1 stops gracefully first
+        failures = await history.wait_for_task_failure(client, f"order-{running}")
+        assert failures[0].startswith("NON_DETERMINISTIC_ERROR")
+        assert "'charge_payment' does not match" in failures[0]
+        # Not failed, not lost: still running, waiting for code that can continue it. (No
+        # Query here: with no compatible worker there is nobody to answer it.)
+        description = await client.get_workflow_handle(f"order-{running}").describe()
+        assert description.status == WorkflowExecutionStatus.RUNNING
 
-    v3 = deploy(PatchedNotifyFirstOrderWorkflow)
-    try:
-        fresh = await place(client, store, sku, queue)
+        await production.roll_out(PatchedNotifyFirstOrderWorkflow)
+        fresh = await production.place(sku, order_id=unique("teach-fresh"), quantity=2)
         assert (await orders.wait_for_order(client, fresh)).state == OrderState.COMPLETED
         old_final = await orders.wait_for_order(client, running)  # after the task's retry
     finally:
-        await v3.stop()
+        await production.stop()
     assert old_final.state == OrderState.COMPLETED
     old_history = await history.fetch(client, f"order-{running}")
     new_history = await history.fetch(client, f"order-{fresh}")
@@ -147,6 +134,8 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
     assert history.patch_ids(old_history) == []
     assert history.patch_ids(new_history) == [NOTIFY_FIRST_PATCH]
     assert await store.stock(sku) == 6
+    ledger = await store.payment_ledger(f"order-{running}")
+    assert [entry.kind for entry in ledger] == ["charge"], "charged once, across 3 versions"
     # And the unpatched original cannot replay the new order: the marker is unknown to it.
     assert not (await history.replay(OrderWorkflow, [new_history]))[0].ok
 
