@@ -24,6 +24,7 @@ from orderflow.store import Store
 from orderflow.teaching import exercises, history, sandbox
 from orderflow.teaching.variants import (
     NOTIFY_FIRST_PATCH,
+    DeprecatedPatchOrderWorkflow,
     LeakyStockOrderWorkflow,
     NotifyFirstOrderWorkflow,
     PatchedNotifyFirstOrderWorkflow,
@@ -136,8 +137,11 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
     assert await store.stock(sku) == 6
     ledger = await store.payment_ledger(f"order-{running}")
     assert [entry.kind for entry in ledger] == ["charge"], "charged once, across 3 versions"
-    # And the unpatched original cannot replay the new order: the marker is unknown to it.
+    # The unpatched original cannot replay the new order: the marker is unknown to it.
     assert not (await history.replay(OrderWorkflow, [new_history]))[0].ok
+    # The retired patch replays the patched order, and no longer the pre-patch one.
+    retired = await history.replay(DeprecatedPatchOrderWorkflow, [new_history, old_history])
+    assert [outcome.ok for outcome in retired] == [True, False]
 
 
 async def test_teaching_variants_may_not_poll_the_service_queue(client: Client, store: Store):

@@ -5,7 +5,7 @@ its history) and for a replay that finds that marker; replaying an order recorde
 the change, it is False and the code skips the timer, exactly as that order ran. Later,
 when no order from before the change can still run, the ``if`` becomes
 ``workflow.deprecate_patch(COOLING_OFF_PATCH)`` followed by the sleep; and once no history
-with the marker is left, that line goes too.
+with an unflagged (non-deprecated) marker is left, that line goes too.
 """
 
 from __future__ import annotations

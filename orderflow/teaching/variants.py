@@ -10,6 +10,8 @@ as "what changed":
 - :class:`PatchedNotifyFirstOrderWorkflow` - the same change behind
   ``workflow.patched(NOTIFY_FIRST_PATCH)``: old orders keep the old order of steps, new
   orders take the new one.
+- :class:`DeprecatedPatchOrderWorkflow` - the next deployment, once no order from before
+  the patch is left: the old branch removed, ``workflow.deprecate_patch`` in its place.
 - :class:`LeakyStockOrderWorkflow` - a deliberately broken saga for tutorial 07: a declined
   card leaves the stock reserved.
 
@@ -106,8 +108,8 @@ class PatchedNotifyFirstOrderWorkflow(StepsOrderWorkflow):
     for a replay that finds the marker; it returns False while replaying a history
     recorded before the patch, which then takes the old branch and matches its commands.
     Once no execution older than the patch can run or be queried, the old branch goes and
-    ``patched`` becomes ``workflow.deprecate_patch(NOTIFY_FIRST_PATCH)``; once no history
-    with the marker remains either, that line goes too.
+    ``patched`` becomes ``workflow.deprecate_patch(NOTIFY_FIRST_PATCH)``
+    (:class:`DeprecatedPatchOrderWorkflow`).
     """
 
     @workflow.run
@@ -122,6 +124,28 @@ class PatchedNotifyFirstOrderWorkflow(StepsOrderWorkflow):
         else:
             await self._charge_payment(reservation.total)
             await self._notify_customer()
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class DeprecatedPatchOrderWorkflow(StepsOrderWorkflow):
+    """The patch retired: only the new path is left, ``deprecate_patch`` marks the spot.
+
+    Safe once no execution started before the patch can still run or be queried: it
+    replays histories with the patch marker, but no longer those without it. New
+    executions record the marker flagged ``deprecated``; once every history with an
+    unflagged marker is gone, the ``deprecate_patch`` line can go too (a deprecated marker
+    replays without it, an unflagged one does not). A patch id is never reused.
+    """
+
+    @workflow.run
+    async def run(self, request: OrderRequest) -> OrderStatus:
+        return await self._saga()
+
+    async def _steps(self) -> None:
+        reservation = await self._reserve_inventory()
+        workflow.deprecate_patch(NOTIFY_FIRST_PATCH)
+        await self._notify_customer()
+        await self._charge_payment(reservation.total)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
