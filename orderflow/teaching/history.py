@@ -1,9 +1,10 @@
-"""Record, summarise and replay event histories; run a workflow variant on its own queue.
+"""Record, summarise and replay event histories; deploy workflow versions on their own queue.
 
 An event history is the durable record of one execution. Replaying it on a version of
 the workflow code re-runs that code and compares the commands it issues with the events
 recorded; a mismatch is a ``NondeterminismError``, the signal that the code change would
-break executions that are still running.
+break executions that are still running. :class:`Deployment` plays "production" for the
+tutorial: one task queue whose worker is replaced by another version of the code.
 """
 
 from __future__ import annotations
