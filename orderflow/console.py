@@ -236,9 +236,13 @@ class OrderConsole:
     # --- actions ----------------------------------------------------------------------
 
     async def load_products(self) -> None:
+        """The catalog with current stock into the product dropdown (keeps the selection)."""
         products = await self.store.list_products()
         current = self.product.value
-        self.product.options = [(f"{p.name} - {p.price} ({p.stock} left)", p.sku) for p in products]
+        options = [(f"{p.name} - {p.price} ({p.stock} left)", p.sku) for p in products]
+        if options == list(self.product.options):
+            return  # unchanged: send nothing to the browser
+        self.product.options = options
         skus = [p.sku for p in products]
         if current in skus:
             self.product.value = current
@@ -302,6 +306,7 @@ class OrderConsole:
         if select is not None:
             self.selected = select
         async with self._refresh_lock:
+            await self.load_products()  # stock changes with every order
             summaries = await orders.list_orders(self.client, limit=ORDERS_SHOWN)
             options = [
                 (f"{s.order_id}  {s.state}  {s.total if s.total is not None else ''}", s.order_id)

@@ -302,6 +302,7 @@ class NotebookEnv:
         self.closed = True
         if _current is self:
             _current = None
+            _detach_log_file()
 
 
 _current: NotebookEnv | None = None
@@ -321,7 +322,9 @@ async def start(
     """Start (or reuse) Temporal, the store and a background worker; return the env.
 
     ``settings`` default to the environment (``TEMPORAL_ADDRESS``, ``ORDERFLOW_DATA_DIR``, ...).
-    Calling it again while the env is running returns the same env.
+    Calling it again while the env is running returns the same env (its settings are kept;
+    ``await env.stop()`` first to start over with others). When nothing answers at a remote
+    address, it raises ``TemporalUnavailableError`` and leaves nothing running.
     """
     global _current
     loop = asyncio.get_running_loop()
@@ -331,8 +334,16 @@ async def start(
     settings = settings or get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(settings)
-    server, client = await _connect_or_start(settings, ui=ui)
-    store = await Store.open(settings.store_url)
+    server: DevServer | None = None
+    try:
+        server, client = await _connect_or_start(settings, ui=ui)
+        store = await Store.open(settings.store_url)
+    except BaseException:
+        # Leave nothing half-started: no server of ours, no log handlers.
+        if server is not None:
+            await server.astop()
+        _detach_log_file()
+        raise
     ui_url = server.ui_url if server is not None else None
     worker = _background_worker(settings, client, store, identity).start()
     _current = NotebookEnv(
@@ -425,14 +436,30 @@ def _plain(value: Any) -> Any:
 
 
 def _log_to_file(settings: Settings) -> None:
-    """Send worker/workflow logs to a file in the data dir (once per kernel)."""
+    """Send worker, workflow and SDK core logs to a file in the data dir, not the cells."""
+    _detach_log_file()
     path = (settings.data_dir / LOG_FILE).resolve()
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     for name in _LOGGERS:
         named = logging.getLogger(name)
-        if any(getattr(handler, "_orderflow_notebook", False) for handler in named.handlers):
-            continue
-        handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        handler._orderflow_notebook = True  # type: ignore[attr-defined]
+        _saved_levels[name] = named.level
         named.addHandler(handler)
         named.setLevel(logging.INFO)
+    _log_handlers.append(handler)
+
+
+def _detach_log_file() -> None:
+    """Undo :func:`_log_to_file` (on stop, or before pointing at another data dir)."""
+    while _log_handlers:
+        handler = _log_handlers.pop()
+        for name in _LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+    for name, level in _saved_levels.items():
+        logging.getLogger(name).setLevel(level)
+    _saved_levels.clear()
+
+
+_log_handlers: list[logging.Handler] = []
+_saved_levels: dict[str, int] = {}

@@ -173,3 +173,71 @@ def test_fault_presets_are_valid_fault_specs():
     for preset in FAULT_PRESETS.values():
         if preset is not None:
             FaultSpec.model_validate(preset)
+
+
+def test_widget_comm_messages_drive_the_console_inside_a_real_kernel(tmp_path):
+    """What JupyterLab sends: comm messages (value updates, a click) to the kernel.
+
+    The click handler runs in the kernel's message handling; it must schedule the order on
+    the kernel's loop and return, and the order must then complete while the kernel idles.
+    """
+    import json
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    from orderflow.devserver import free_port
+
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "ORDERFLOW_DATA_DIR": str(tmp_path),
+    }
+    manager, kernel = start_new_kernel(
+        kernel_name="python3", env=env, cwd=str(tmp_path), startup_timeout=120
+    )
+    try:
+
+        def run(code: str) -> str:
+            out: list[str] = []
+            reply = kernel.execute_interactive(
+                code,
+                timeout=60,
+                output_hook=lambda msg: out.append(msg["content"].get("text", "")),
+            )
+            assert reply["content"]["status"] == "ok", reply["content"]
+            return "".join(out)
+
+        def comm(model_id: str, data: dict) -> None:
+            message = kernel.session.msg("comm_msg", {"comm_id": model_id, "data": data})
+            kernel.shell_channel.send(message)
+
+        ids = json.loads(
+            run(
+                "import json, orderflow.notebook\n"
+                "from orderflow.console import OrderConsole\n"
+                "env = await orderflow.notebook.start(ui=False)\n"
+                "console = await OrderConsole.open(env, refresh_every=0.2)\n"
+                "print(json.dumps({'quantity': console.quantity.model_id,"
+                " 'order_id': console.order_id.model_id,"
+                " 'create': console.create_button.model_id}))"
+            )
+        )
+        comm(ids["quantity"], {"method": "update", "state": {"value": 3}, "buffer_paths": []})
+        comm(
+            ids["order_id"],
+            {"method": "update", "state": {"value": "via-comm"}, "buffer_paths": []},
+        )
+        comm(ids["create"], {"method": "custom", "content": {"event": "click"}})
+
+        result = run(
+            "await console.last_task\n"
+            "final = await env.wait('via-comm')\n"
+            "print(console.message_text, final.state.value, final.lines[0].quantity)"
+        )
+        assert result.split() == ["Order", "via-comm", "placed.", "COMPLETED", "3"]
+        run("await console.close()\nawait env.stop()")
+    finally:
+        kernel.stop_channels()
+        manager.shutdown_kernel(now=True)
+        manager.cleanup_resources()

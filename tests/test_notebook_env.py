@@ -149,3 +149,20 @@ async def test_place_order_refuses_bad_input_and_starts_nothing(dev_server, data
         assert await store.counts() == counts
     finally:
         await env.stop()
+
+
+async def test_unreachable_temporal_is_a_clear_error_and_leaves_nothing(tmp_path):
+    import logging
+
+    from orderflow.client import TemporalUnavailableError
+
+    handlers_before = list(logging.getLogger("temporalio").handlers)
+    # 127.0.0.2 is not "local" to the settings (no dev server is started for it) and
+    # nothing listens there: the connection is refused at once.
+    settings = Settings(temporal_address="127.0.0.2:1", data_dir=tmp_path)
+
+    with pytest.raises(TemporalUnavailableError, match=r"cannot reach Temporal at 127\.0\.0\.2:1"):
+        await notebook.start(settings, ui=False)
+
+    assert notebook.current() is None
+    assert logging.getLogger("temporalio").handlers == handlers_before
