@@ -6,6 +6,8 @@ answers of exercise 06 cannot be written inside the test file's functions.
 
 from __future__ import annotations
 
+import time
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -58,6 +60,22 @@ class PatchedTooLate(StepsOrderWorkflow):
         await self._charge_payment(reservation.total)
         if workflow.patched(COOLING_OFF_PATCH):
             await workflow.sleep(COOLING_OFF)
+        await self._notify_customer()
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class SleepsOnTheWallClock(StepsOrderWorkflow):
+    """Patched, but waits with ``time.sleep``: the sandbox refuses it, the order is stuck."""
+
+    @workflow.run
+    async def run(self, request: OrderRequest) -> OrderStatus:
+        return await self._saga()
+
+    async def _steps(self) -> None:
+        reservation = await self._reserve_inventory()
+        if workflow.patched(COOLING_OFF_PATCH):
+            time.sleep(COOLING_OFF.total_seconds())  # noqa: ASYNC251 - the mistake on purpose
+        await self._charge_payment(reservation.total)
         await self._notify_customer()
 
 

@@ -194,8 +194,9 @@ async def test_sandbox_blocks_nondeterministic_calls_and_allows_workflow_apis(cl
         (teaching_answers.UnpatchedCoolingOff, False, "recorded orders no longer replay"),
         (teaching_answers.ReplayGuessingCoolingOff, False, "has no patch marker"),
         (teaching_answers.PatchedTooLate, False, "never waited between reserving and charging"),
+        (teaching_answers.SleepsOnTheWallClock, False, "Cannot access time.sleep"),
     ],
-    ids=["solution", "scaffold", "unpatched", "is-replaying", "timer-after-charge"],
+    ids=["solution", "scaffold", "unpatched", "is-replaying", "timer-after-charge", "time-sleep"],
 )
 async def test_check_cooling_off_verdicts(
     client: Client, store: Store, answer: Any, ok: bool, expected: str

@@ -91,18 +91,25 @@ async def _run_new_order(env: HasClientAndStore, workflow_class: type) -> tuple[
         request, _ = await orders.start_order(
             env.client, request, store=env.store, task_queue=task_queue
         )
-        order_id = request.order_id or ""
-        try:
-            final = await asyncio.wait_for(
-                orders.wait_for_order(env.client, order_id), ORDER_TIMEOUT
-            )
-        except TimeoutError:
-            recorded = await history.fetch(env.client, request.workflow_id)
-            await env.client.get_workflow_handle(request.workflow_id).terminate("exercise check")
-            failures = history.workflow_task_failures(recorded)
-            reason = f": {failures[-1]}" if failures else ""
-            return False, [f"A new order did not finish in {ORDER_TIMEOUT:g} s{reason}."]
-        recorded = await history.fetch(env.client, request.workflow_id)
+        order_id, workflow_id = request.order_id or "", request.workflow_id
+        finished = asyncio.ensure_future(orders.wait_for_order(env.client, order_id))
+        stuck = asyncio.ensure_future(
+            history.wait_for_task_failure(env.client, workflow_id, timeout=ORDER_TIMEOUT)
+        )
+        await asyncio.wait({finished, stuck}, timeout=ORDER_TIMEOUT, return_when="FIRST_COMPLETED")
+        for waiting in (finished, stuck):
+            waiting.cancel()
+        if not finished.done() or finished.cancelled():
+            # A failing workflow task would retry forever: stop the order, say why.
+            await env.client.get_workflow_handle(workflow_id).terminate("exercise check")
+            failures = history.workflow_task_failures(await history.fetch(env.client, workflow_id))
+            if failures:
+                return False, [
+                    f"A new order got stuck: its workflow task failed with {failures[0]}"
+                ]
+            return False, [f"A new order did not finish in {ORDER_TIMEOUT:g} s."]
+        final = finished.result()
+        recorded = await history.fetch(env.client, workflow_id)
     return _judge_new_order(final.state, recorded)
 
 

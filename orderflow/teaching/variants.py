@@ -164,6 +164,7 @@ class LeakyStockOrderWorkflow(StepsOrderWorkflow):
     async def _compensate(self) -> None:
         charge = self._status.step(StepName.CHARGE_PAYMENT)
         if charge.status == StepStatus.FAILED and not self._cancel_requested:
-            self._set_state(OrderState.COMPENSATING)  # ...and nothing is released: the bug
+            workflow.logger.info("order %s: charge failed, nothing to undo", self._order_id)
+            self._set_state(OrderState.COMPENSATING)  # ...and the stock is never released
             return
         await super()._compensate()
