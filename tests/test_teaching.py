@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from orderflow import client as orders
 from orderflow.models import TASK_QUEUE, OrderRequest, OrderState, StepName, StepStatus
 from orderflow.store import Store
-from orderflow.teaching import exercises, history, sandbox
+from orderflow.teaching import exercises, history, sandbox, testkit
 from orderflow.teaching.variants import (
     NOTIFY_FIRST_PATCH,
     DeprecatedPatchOrderWorkflow,
@@ -244,3 +244,11 @@ async def test_check_declined_card_test_verdicts(answer: Any, ok: bool, expected
 
     assert verdict.ok is ok, str(verdict)
     assert expected in str(verdict)
+
+
+async def test_a_run_that_overstays_is_stopped_with_a_clear_result() -> None:
+    run = await testkit.run_tests(teaching_answers.test_sleeps_forever, timeout=5)
+
+    assert run.returncode == -1
+    assert run.results == []
+    assert "did not finish in 5 s" in str(run)

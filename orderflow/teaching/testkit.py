@@ -21,6 +21,8 @@ import ast
 import asyncio
 import inspect
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,8 +50,11 @@ from orderflow.workflows import OrderWorkflow
 WORKFLOWS: dict[str, type] = {"correct": OrderWorkflow, "broken": LeakyStockOrderWorkflow}
 """Versions of the order workflow the ``orders`` fixture can run, by name."""
 
-RUN_TIMEOUT = 120.0
-"""Seconds one pytest run may take (a hung test must not hang the notebook)."""
+TEST_TIMEOUT = 30
+"""Seconds one test may take; pytest-timeout fails it, and fixtures still clean up."""
+
+RUN_TIMEOUT = 150.0
+"""Last resort for a whole pytest run (a hung run must not hang the notebook)."""
 
 PRELUDE = '''\
 """Tests copied from a notebook by orderflow.teaching.testkit.run_tests."""
@@ -79,12 +84,12 @@ NOTEBOOK_TEST_PLUGINS = ("pytest_asyncio.plugin", "pytest_timeout")
 """The only plugins a notebook's tests need; loading every installed one (nbval,
 playwright, hypothesis, ...) made each run ~3.5 s slower here."""
 
-PYTEST_INI = """\
+PYTEST_INI = f"""\
 [pytest]
 asyncio_mode = auto
 asyncio_default_fixture_loop_scope = session
 asyncio_default_test_loop_scope = session
-timeout = 60
+timeout = {TEST_TIMEOUT}
 """
 
 
@@ -230,7 +235,7 @@ class TestRun:
         """pytest's last line, without the duration (which differs on every run)."""
         lines = [line for line in self.output.strip().splitlines() if line.strip()]
         last = lines[-1] if lines else "(no output)"
-        return last.split(" in ")[0].strip("= ")
+        return re.sub(r"\s+in\s+[\d.]+s\b.*$", "", last).strip("= ")
 
     def __str__(self) -> str:
         if not self.results:
@@ -321,20 +326,28 @@ def run_pytest(
         environment = dict(os.environ)
         if not autoload:
             environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        completed = subprocess.run(
+        # Its own session, so a run that overstays is stopped with everything it started
+        # (the dev server of ``temporal_env`` included), not just the pytest process.
+        process = subprocess.Popen(
             command,
             cwd=cwd,
             env=environment,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
         )
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return TestRun([], -1, f"pytest did not finish in {timeout:g} s and was stopped")
         results = _read_junit(report) if report.exists() else []
     finally:
         report.unlink(missing_ok=True)
         report.parent.rmdir()
-    return TestRun(results, completed.returncode, completed.stdout + completed.stderr)
+    return TestRun(results, process.returncode, output)
 
 
 def _read_junit(report: Path) -> list[TestResult]:
