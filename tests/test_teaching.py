@@ -252,3 +252,11 @@ async def test_a_run_that_overstays_is_stopped_with_a_clear_result() -> None:
     assert run.returncode == -1
     assert run.results == []
     assert "did not finish in 5 s" in str(run)
+
+
+def test_the_notebook_test_fixtures_never_download_a_server() -> None:
+    source = testkit.fixture_source("temporal_env")
+    assert "WorkflowEnvironment.start_local(" in source
+    assert "dev_server_existing_path=temporal_binary()" in source
+    with pytest.raises(KeyError):
+        testkit.fixture_source("no_such_fixture")
