@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from orderflow import client as orders
 from orderflow.models import TASK_QUEUE, OrderRequest, OrderState, StepName, StepStatus
 from orderflow.store import Store
-from orderflow.teaching import exercises, history, sandbox, testkit
+from orderflow.teaching import deployment, exercises, history, sandbox, testkit
 from orderflow.teaching.variants import (
     NOTIFY_FIRST_PATCH,
     DeprecatedPatchOrderWorkflow,
@@ -100,7 +100,7 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
     """The tutorial's live story: v1 starts an order, v2 (unsafe) takes over and fails its
     workflow task, v3 (patched) finishes it the old way and runs new orders the new way."""
     sku = await product(stock=10)
-    production = history.Deployment(client, store, task_queue=unique("teach-deploy"))
+    production = deployment.Deployment(client, store, task_queue=unique("teach-deploy"))
     try:
         await production.roll_out(OrderWorkflow)
         running = await production.place(
@@ -146,7 +146,7 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
 
 async def test_teaching_variants_may_not_poll_the_service_queue(client: Client, store: Store):
     with pytest.raises(ValueError, match="service's task queue"):
-        history.teaching_worker(client, store, NotifyFirstOrderWorkflow, task_queue=TASK_QUEUE)
+        deployment.teaching_worker(client, store, NotifyFirstOrderWorkflow, task_queue=TASK_QUEUE)
 
 
 async def test_broken_variant_keeps_the_stock_after_a_declined_card(
@@ -157,7 +157,7 @@ async def test_broken_variant_keeps_the_stock_after_a_declined_card(
     for workflow_class in (OrderWorkflow, LeakyStockOrderWorkflow):
         sku = await product(stock=5)
         queue = unique("teach-leak")
-        async with history.teaching_worker(client, store, workflow_class, task_queue=queue):
+        async with deployment.teaching_worker(client, store, workflow_class, task_queue=queue):
             final = await orders.wait_for_order(
                 client, await place(client, store, sku, queue, **declined)
             )

@@ -7,6 +7,7 @@ in a ``Replayer``, started by the notebooks and tests that need them.
 
 - :mod:`~orderflow.teaching.variants`: the workflow changes the tutorials discuss.
 - :mod:`~orderflow.teaching.history`: record, summarise and replay event histories.
+- :mod:`~orderflow.teaching.deployment`: run a variant on its own task queue, swap versions.
 - :mod:`~orderflow.teaching.sandbox`: what the workflow sandbox blocks, shown live.
 - :mod:`~orderflow.teaching.testkit`: run a test written in a notebook cell with pytest.
 - :mod:`~orderflow.teaching.exercises`: the exercises' ``check()`` functions.

@@ -22,7 +22,7 @@ from orderflow import client as orders
 from orderflow.exercises import Verdict
 from orderflow.models import OrderRequest, OrderState, new_order_id
 from orderflow.store import Store
-from orderflow.teaching import history, testkit
+from orderflow.teaching import deployment, history, testkit
 from orderflow.teaching.variants import COOLING_OFF, COOLING_OFF_PATCH
 
 ORDER_TIMEOUT = 15.0
@@ -85,7 +85,7 @@ async def _run_new_order(env: HasClientAndStore, workflow_class: type) -> tuple[
         }
     )
     task_queue = f"teaching-ex06-{new_order_id()}"
-    async with history.teaching_worker(
+    async with deployment.teaching_worker(
         env.client, env.store, workflow_class, task_queue=task_queue
     ):
         request, _ = await orders.start_order(

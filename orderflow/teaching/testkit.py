@@ -43,7 +43,7 @@ from orderflow import client as orders_client
 from orderflow.devserver import temporal_binary
 from orderflow.models import OrderRequest, OrderStatus, new_order_id
 from orderflow.store import Store
-from orderflow.teaching.history import teaching_worker
+from orderflow.teaching.deployment import teaching_worker
 from orderflow.teaching.variants import LeakyStockOrderWorkflow
 from orderflow.workflows import OrderWorkflow
 

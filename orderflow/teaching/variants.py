@@ -15,7 +15,7 @@ as "what changed":
 - :class:`LeakyStockOrderWorkflow` - a deliberately broken saga for tutorial 07: a declined
   card leaves the stock reserved.
 
-Register them only on their own task queues (``history.teaching_worker``) or in a
+Register them only on their own task queues (``deployment.teaching_worker``) or in a
 ``Replayer``: two different definitions polling one task queue would be a real outage.
 """
 
