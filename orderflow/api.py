@@ -30,6 +30,7 @@ from orderflow.api_routes.guards import BodyLimitMiddleware, SecurityHeadersMidd
 from orderflow.api_routes.metrics import ApiMetrics, MetricsMiddleware
 from orderflow.config import Settings
 from orderflow.store import Store
+from orderflow.tracing import trace_requests
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,15 @@ _STATUS_BY_ERROR: dict[type[orders.OrderError], int] = {
     orders.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
     orders.OrderConflictError: status.HTTP_409_CONFLICT,
     orders.NotCancellableError: status.HTTP_409_CONFLICT,
-    orders.InvalidOrderError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    orders.InvalidOrderError: 422,  # Unprocessable Content; its constant's name varies by version
     orders.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
-_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+_RPC_STATUS = {
+    RPCStatusCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED: status.HTTP_503_SERVICE_UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED: status.HTTP_504_GATEWAY_TIMEOUT,
+    RPCStatusCode.CANCELLED: status.HTTP_504_GATEWAY_TIMEOUT,
+}
 
 
 def create_app(
@@ -90,6 +96,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    trace_requests(app, settings.otel_exporter)  # ORDERFLOW_OTEL_EXPORTER; off by default
     return app
 
 
@@ -122,12 +129,14 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def temporal_error(request: Request, error: RPCError) -> JSONResponse:
-        if error.status in _UNAVAILABLE:
-            return JSONResponse(
-                {"detail": f"Temporal is unavailable: {error.message}"}, status_code=503
-            )
-        logger.error("Temporal refused %s %s: %s", request.method, request.url.path, error)
-        return JSONResponse({"detail": f"Temporal error: {error.message}"}, status_code=502)
+        code = _RPC_STATUS.get(error.status, status.HTTP_502_BAD_GATEWAY)
+        logger.warning(
+            "Temporal answered %s to %s %s: %s",
+            error.status.name, request.method, request.url.path, error.message,
+        )  # fmt: skip
+        return JSONResponse(
+            {"detail": f"Temporal error ({error.status.name}): {error.message}"}, status_code=code
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -9,12 +9,14 @@ and only asking for an exporter is an error.
 Temporal's own ``TracingInterceptor`` does the work on the client and in the worker: it
 opens ``StartWorkflow``/``RunWorkflow``/``StartActivity``/``RunActivity`` spans and carries
 the trace context in Temporal headers, so a span begun in the API process continues in
-whichever worker process runs the order. ``instrument_app`` adds a server span per HTTP
-request in front of that, so the whole tree has one root.
+whichever worker process runs the order. In front of that, each HTTP request of the API
+is a server span (FastAPI's native tracing where available, else ``TracingMiddleware``), so
+the whole tree has one root.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -78,8 +80,11 @@ def make_tracer_provider(exporter: SpanExporter, *, batch: bool = True) -> Trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    # Resource.create() also reads OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES.
-    resource = Resource.create({SERVICE_NAME: DEFAULT_SERVICE_NAME}).merge(Resource.create())
+    # Resource.create() reads OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; without them
+    # the SDK says "unknown_service", which we replace by our own name.
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
     provider = TracerProvider(resource=resource)
     processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
@@ -127,12 +132,31 @@ def temporal_interceptors(
     return [TracingInterceptor(tracer)]
 
 
+def fastapi_traces_requests() -> bool:
+    """Recent FastAPI releases trace requests themselves (``fastapi.telemetry``: a server
+    span per request plus dependency/endpoint/serialization spans, from the global tracer
+    provider). A second server span of ours would only split the trace."""
+    try:
+        return importlib.util.find_spec("fastapi.telemetry") is not None
+    except ImportError:
+        return False
+
+
+def trace_requests(app: Any, exporter: str) -> None:
+    """Request spans for the orderflow API when tracing is on: FastAPI's own if it has
+    them, else :class:`TracingMiddleware` as the outermost middleware."""
+    if exporter == "none":
+        return
+    configure_tracing(exporter)
+    if not fastapi_traces_requests():
+        app.add_middleware(TracingMiddleware)
+
+
 def instrument_app(app: ASGIApp, *, tracer_provider: ApiTracerProvider | None = None) -> ASGIApp:
     """Wrap an ASGI app so each HTTP request is a SERVER span (W3C ``traceparent`` honoured).
 
-    Returns ``app`` unchanged when OpenTelemetry is not installed. With FastAPI:
-    ``app = instrument_app(create_app(...))`` — or keep the FastAPI object and
-    ``app.add_middleware(TracingMiddleware)``.
+    Returns ``app`` unchanged when OpenTelemetry is not installed. For any ASGI app; the
+    orderflow API uses :func:`trace_requests`, which prefers FastAPI's native tracing.
     """
     if not tracing_available():
         return app

@@ -8,6 +8,7 @@ are healthy, env wiring, entry points that do not exist, and drift from pyprojec
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import tomllib
@@ -103,28 +104,29 @@ def test_dependencies_wait_for_health(services: dict[str, Any]) -> None:
             assert "healthcheck" in services[dependency]
 
 
-def test_app_env_wiring_reaches_settings(services: dict[str, Any]) -> None:
+def test_app_env_wiring_reaches_settings(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     temporal_db = env_of(services["temporal"])
-    assert temporal_db["DB"].startswith("postgres") and temporal_db["POSTGRES_SEEDS"] == (
-        "postgresql"
-    )
+    assert temporal_db["DB"].startswith("postgres")
+    assert temporal_db["POSTGRES_SEEDS"] == "postgresql"
     assert env_of(services["temporal-ui"])["TEMPORAL_ADDRESS"] == "temporal:7233"
+    monkeypatch.chdir(tmp_path)  # no stray .env file
     for name in APP_SERVICES:
-        env = env_of(services[name])
-        # Parse the env exactly as the app would, in the container.
-        settings = Settings(_env_file=None, **_settings_kwargs(env))  # type: ignore[call-arg]
+        for key in list(os.environ):
+            if key.startswith(("ORDERFLOW_", "TEMPORAL_")):
+                monkeypatch.delenv(key)
+        # The container's environment, read exactly as the app reads it.
+        for key, value in env_of(services[name]).items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
         assert settings.address == "temporal:7233", name
+        assert settings.namespace == "default", name
+        assert settings.task_queue == "orderflow", name
         assert settings.store_url.startswith("postgresql+asyncpg://"), name
         assert "@postgresql:5432/" in settings.store_url, name
+        assert not settings.is_local_temporal, "`up` must not start a dev server in compose"
         assert "orderflow:orderflow@" not in str(settings.redacted()), "password leaks"
-
-
-def _settings_kwargs(env: dict[str, str]) -> dict[str, str]:
-    kwargs = {"temporal_address": env["TEMPORAL_ADDRESS"]}
-    for key, value in env.items():
-        if key.startswith("ORDERFLOW_"):
-            kwargs[key.removeprefix("ORDERFLOW_").lower()] = value
-    return kwargs
 
 
 def test_postgres_init_creates_the_store_database(services: dict[str, Any]) -> None:

@@ -125,7 +125,7 @@ async def test_two_workers_share_orders_and_survive_a_kill(
             await eventually(
                 lambda: activity_pollers(client, task_queue),
                 lambda pollers: names <= pollers,
-                timeout=20,
+                timeout=45,  # two Python processes starting on a busy 2-core machine
                 interval=0.1,
                 what="both workers polling",
             )
@@ -200,4 +200,4 @@ async def test_two_workers_share_orders_and_survive_a_kill(
             assert done[0].worker == identity(second) and done[0].attempt > lost[0].attempt
     finally:
         await store.close()
-    assert time.monotonic() - began < 60
+    assert time.monotonic() - began < 90

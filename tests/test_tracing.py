@@ -8,13 +8,16 @@ An in-memory span exporter collects what the real pieces emit: a uvicorn server 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -22,10 +25,13 @@ import pytest
 pytest.importorskip("opentelemetry.sdk.trace", reason="needs the otel extra")
 
 import uvicorn
-from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from temporalio.client import Client
 
 from orderflow.client import connect, start_order, wait_for_order
@@ -71,14 +77,16 @@ async def traced(settings: Settings, store: Store) -> AsyncIterator[Traced]:
 
 @pytest.fixture
 async def api_url(traced: Traced, store: Store) -> AsyncIterator[str]:
-    """A tiny real HTTP API (the project's API is wired the same way by the lead)."""
-    app = FastAPI()
+    """A tiny real HTTP app (plain Starlette: request spans come from our middleware)."""
 
-    @app.post("/orders/{order_id}", status_code=201)
-    async def create(order_id: str, body: dict[str, object]) -> dict[str, str]:
+    async def create(http_request: Request) -> JSONResponse:
+        order_id = http_request.path_params["order_id"]
+        body = await http_request.json()
         request = OrderRequest.model_validate({**body, "order_id": order_id})
         await start_order(traced.client, request, store=store, task_queue=traced.task_queue)
-        return {"order_id": order_id}
+        return JSONResponse({"order_id": order_id}, status_code=201)
+
+    app = Starlette(routes=[Route("/orders/{order_id}", create, methods=["POST"])])
 
     port = free_port()
     server = uvicorn.Server(
@@ -210,3 +218,104 @@ def test_cli_exports_spans_to_the_console_by_setting(
     assert '"name": "StartWorkflow:OrderWorkflow"' in done.stdout, done.stdout[-2000:]
     assert '"service.name": "orderflow-cli-test"' in done.stdout
     assert f'"temporalWorkflowID": "order-{order_id}"' in done.stdout
+
+
+def console_spans(output: str) -> list[dict[str, Any]]:
+    """The JSON spans ConsoleSpanExporter printed, skipping any other output."""
+    decoder = json.JSONDecoder()
+    spans, index = [], 0
+    while (start := output.find("{\n", index)) != -1:
+        try:
+            span, index = decoder.raw_decode(output, start)
+        except json.JSONDecodeError:
+            index = start + 1
+            continue
+        if isinstance(span, dict) and "context" in span:
+            spans.append(span)
+    return spans
+
+
+def spawn(args: list[str], env: dict[str, str], log: IO[str]) -> subprocess.Popen[str]:
+    orderflow = str(Path(sys.executable).parent / "orderflow")
+    return subprocess.Popen([orderflow, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+async def test_api_and_worker_processes_share_one_trace(
+    settings: Settings, client: Client, tmp_path: Path
+) -> None:
+    """``orderflow api`` and ``orderflow worker`` as separate processes, both with
+    ``ORDERFLOW_OTEL_EXPORTER=console``: the worker's activity spans continue the trace
+    the API's request span started (the context travels in Temporal headers)."""
+    port = free_port()
+    task_queue = unique("otel-procs")
+    env = {
+        **os.environ,
+        "ORDERFLOW_OTEL_EXPORTER": "console",
+        "ORDERFLOW_DATA_DIR": str(tmp_path),
+        "ORDERFLOW_TASK_QUEUE": task_queue,
+        "TEMPORAL_ADDRESS": settings.address,
+    }
+    logs = {name: (tmp_path / f"{name}.out").open("w+") for name in ("api", "worker")}
+    processes = {
+        "api": spawn(["api", "--port", str(port)], env, logs["api"]),
+        "worker": spawn(["worker"], env, logs["worker"]),
+    }
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+            async def health() -> int:
+                try:
+                    return (await http.get("/health")).status_code
+                except httpx.TransportError:
+                    return 0
+
+            await eventually(health, lambda code: code == 200, timeout=45, what="API up")
+            order_id = unique("otel-api")
+            created = await http.post(
+                "/api/orders",
+                json={
+                    "order_id": order_id,
+                    "customer_id": "tracy",
+                    "items": [{"sku": "ceramic-mug", "quantity": 1}],
+                },
+            )
+            assert created.status_code == 201, created.text
+        final = await asyncio.wait_for(wait_for_order(client, order_id), timeout=45)
+        assert final.state == OrderState.COMPLETED
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    output = {}
+    for name, log in logs.items():
+        log.seek(0)
+        output[name] = log.read()
+        log.close()
+    api_spans, worker_spans = console_spans(output["api"]), console_spans(output["worker"])
+
+    # FastAPI's native tracing makes the request span; exactly one per request.
+    requests = [s for s in api_spans if s["name"] == "POST /api/orders"]
+    assert len(requests) == 1, [s["name"] for s in api_spans]
+    request = requests[0]
+    assert request["kind"] == "SpanKind.SERVER" and request["parent_id"] is None
+    assert request["attributes"]["http.response.status_code"] == 201
+    trace_id = request["context"]["trace_id"]
+    by_id = {s["context"]["span_id"]: s for s in api_spans}
+    start = next(s for s in api_spans if s["name"] == f"StartWorkflow:{WORKFLOW_TYPE}")
+    chain, parent = [], start["parent_id"]
+    while parent is not None:
+        chain.append(by_id[parent]["name"])
+        parent = by_id[parent]["parent_id"]
+    assert chain[-1] == "POST /api/orders", chain
+    assert start["context"]["trace_id"] == trace_id
+    ran = {s["name"]: s for s in worker_spans if s["context"]["trace_id"] == trace_id}
+    for step in StepName:
+        assert f"RunActivity:{step.value}" in ran, (sorted(ran), output["worker"][-2000:])
+    assert ran[f"RunWorkflow:{WORKFLOW_TYPE}"]["parent_id"] == start["context"]["span_id"]
+    for span in (request, *ran.values()):
+        assert span["resource"]["attributes"]["service.name"] == "orderflow"
