@@ -34,7 +34,7 @@ from tests import teaching_answers
 from tests.conftest import eventually, unique
 
 ROOT = Path(__file__).resolve().parent.parent
-HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
+HISTORIES = sorted((ROOT / "tests" / "histories").glob("**/*.json"))
 RESERVE, CHARGE, NOTIFY = (step.value for step in StepName)
 
 
