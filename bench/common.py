@@ -15,7 +15,7 @@ import platform
 import statistics
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -82,15 +82,28 @@ async def open_env(
             await server.astop()
 
 
-def order_worker(env: Env, task_queue: str, *, tracking: bool = True, **options: Any) -> Worker:
-    """The real order worker (``build_worker``), or the same without attempt tracking."""
-    if tracking:
-        return build_worker(env.client, env.store, task_queue=task_queue, **options)
+def order_worker(
+    env: Env,
+    task_queue: str,
+    *,
+    store: Store | None = None,
+    tracking: str = "group",
+    **options: Any,
+) -> Worker:
+    """The real order worker (``build_worker``), or a variant of its attempt tracking:
+    ``tracking="two-write"`` (as first written, see ``bench/variants.py``) or ``"none"``."""
+    from bench.variants import TwoWriteAttemptTracking
+
+    store = store or env.store
+    if tracking == "group":
+        return build_worker(env.client, store, task_queue=task_queue, **options)
+    interceptors = [TwoWriteAttemptTracking(store)] if tracking == "two-write" else []
     return Worker(
         env.client,
         task_queue=task_queue,
         workflows=[OrderWorkflow],
-        activities=OrderActivities(env.store).all(),
+        activities=OrderActivities(store).all(),
+        interceptors=interceptors,
         **options,
     )
 
@@ -116,10 +129,16 @@ async def running(*workers: Worker) -> AsyncIterator[None]:
 # --- one measured run ------------------------------------------------------------------
 
 
-async def run_orders(env: Env, task_queue: str, orders: int, concurrency: int) -> LoadResult:
+async def run_orders(
+    env: Env, task_queue: str, orders: int, concurrency: int, *, store: Store | None = None
+) -> LoadResult:
     """Real orders through the package's own path (``loadgen.run_load``)."""
     return await loadgen.run_load(
-        env.client, env.store, orders=orders, concurrency=concurrency, task_queue=task_queue
+        env.client,
+        store or env.store,
+        orders=orders,
+        concurrency=concurrency,
+        task_queue=task_queue,
     )
 
 
@@ -344,7 +363,3 @@ def common_args(parser: Any, *, orders: int, concurrency: int, rounds: int) -> N
 
 def queue(name: str) -> str:
     return f"bench-{name}-{uuid.uuid4().hex[:6]}"
-
-
-def sequence(values: Sequence[float]) -> str:
-    return " ".join(f"{value:.1f}" for value in values)
