@@ -197,6 +197,10 @@ class _AttemptRecorder(ActivityInboundInterceptor):
     ) -> None:
         if self.root.client is None or info.activity_type not in _BUSINESS_STEPS:
             return
+        if info.is_local:
+            # A local activity runs inside the workflow's own task: a signal arriving now
+            # fails that task and reruns the step. The workflow hears of it when it ends.
+            return
         report = AttemptFailure(
             step=info.activity_type,
             attempt=info.attempt,
