@@ -130,15 +130,23 @@ async def running(*workers: Worker) -> AsyncIterator[None]:
 
 
 async def run_orders(
-    env: Env, task_queue: str, orders: int, concurrency: int, *, store: Store | None = None
+    env: Env,
+    task_queue: str,
+    orders: int,
+    concurrency: int,
+    *,
+    store: Store | None = None,
+    **extra: Any,
 ) -> LoadResult:
-    """Real orders through the package's own path (``loadgen.run_load``)."""
+    """Real orders through the package's own path (``loadgen.run_load``); ``extra`` goes
+    into every create payload (``local_activities=True``)."""
     return await loadgen.run_load(
         env.client,
         store or env.store,
         orders=orders,
         concurrency=concurrency,
         task_queue=task_queue,
+        extra=extra,
     )
 
 

@@ -31,6 +31,7 @@ TARGET = ("<=", 1.2)
 ORDER = "OrderWorkflow"
 BASELINE = "baseline (3 no-op activities)"
 LOCAL_BASELINE = "baseline, local activities"
+LOCAL_ORDER = "OrderWorkflow, local activities"
 
 
 async def measure(orders: int = 30, rounds: int = 3) -> Comparison:
@@ -40,6 +41,9 @@ async def measure(orders: int = 30, rounds: int = 3) -> Comparison:
             results = await interleave(
                 {
                     ORDER: lambda: run_orders(env, order_queue, orders, 1),
+                    LOCAL_ORDER: lambda: run_orders(
+                        env, order_queue, orders, 1, local_activities=True
+                    ),
                     BASELINE: lambda: run_baseline(env, base_queue, orders, 1),
                     LOCAL_BASELINE: lambda: run_baseline(env, base_queue, orders, 1, local=True),
                 },

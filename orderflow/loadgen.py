@@ -19,7 +19,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -175,7 +175,13 @@ async def drive(
 
 
 def order_payloads(
-    orders: int, sku: str, *, fault_rate: float, seed: int, run_id: str
+    orders: int,
+    sku: str,
+    *,
+    fault_rate: float,
+    seed: int,
+    run_id: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The create payloads of one run: fixed ids, a seeded share carrying a fault plan."""
     rng = random.Random(seed)
@@ -185,6 +191,7 @@ def order_payloads(
             "order_id": f"lg-{run_id}-{index:06d}",
             "customer_id": "loadgen",
             "items": [{"sku": sku, "quantity": 1}],
+            **(extra or {}),
         }
         if rng.random() < fault_rate:
             payload["faults"] = rng.choice(FAULT_MIX)
@@ -211,6 +218,7 @@ async def run_load(
     progress: Callable[[int, int], None] | None = None,
     allow_remote: bool = False,
     timeout: float = ORDER_TIMEOUT,
+    extra: Mapping[str, Any] | None = None,
 ) -> LoadResult:
     """Place ``orders`` orders (``concurrency`` at a time) and wait for each final state.
 
@@ -219,6 +227,7 @@ async def run_load(
     (seeded) that carry a fault plan from :data:`FAULT_MIX`. With ``via="api"`` the orders
     go through ``POST /api/orders`` and are polled with ``GET /api/orders/{id}`` at
     ``api_url``; the API must share this store (it checks skus against its catalog).
+    ``extra`` adds fields to every create payload (e.g. ``{"local_activities": True}``).
     """
     check_bounds(orders, concurrency, fault_rate)
     if via not in ("client", "api"):
@@ -232,7 +241,9 @@ async def run_load(
     run_id = uuid.uuid4().hex[:8]
     sku = f"loadgen-{run_id}"
     await store.put_product(sku, f"Load test item {run_id}", Decimal("1.00"), orders)
-    payloads = order_payloads(orders, sku, fault_rate=fault_rate, seed=seed, run_id=run_id)
+    payloads = order_payloads(
+        orders, sku, fault_rate=fault_rate, seed=seed, run_id=run_id, extra=extra
+    )
 
     if via == "client":
 
