@@ -30,6 +30,7 @@ from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServerError
 from orderflow.models import FINAL_STATES, OrderRequest, OrderStatus
 from orderflow.store import Store
+from orderflow.tracing import shutdown_tracing
 
 T = TypeVar("T")
 
@@ -518,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except CliError as error:
-        err.print(f"error: {error}", highlight=False, markup=False)
+        err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
         code = 1
     except click.exceptions.Abort:
         code = 130
@@ -530,8 +531,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as error:  # unexpected: still one line, but say where to look
-        err.print(f"error: {type(error).__name__}: {error}", highlight=False, markup=False)
+        err.print(
+            f"error: {type(error).__name__}: {error}", highlight=False, markup=False, soft_wrap=True
+        )
         code = 1
+    shutdown_tracing()  # os._exit below skips atexit: export buffered spans first
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

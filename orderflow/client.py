@@ -40,6 +40,7 @@ from orderflow.models import (
     order_workflow_id,
 )
 from orderflow.store import Store
+from orderflow.tracing import temporal_interceptors
 
 REQUEST_HASH_MEMO = "request_sha256"
 
@@ -73,9 +74,15 @@ async def connect(
     settings: Settings,
     *,
     runtime: Runtime | None = None,
-    interceptors: Sequence[Any] = (),
+    interceptors: Sequence[Any] | None = None,
 ) -> Client:
-    """Connect with the pydantic data converter and the settings' address, namespace, TLS."""
+    """Connect with the pydantic data converter and the settings' address, namespace, TLS.
+
+    Unless ``interceptors`` are given, tracing follows ``settings.otel_exporter``: workers
+    built from this client inherit the client's tracing interceptor.
+    """
+    if interceptors is None:
+        interceptors = temporal_interceptors(settings.otel_exporter)
     try:
         return await Client.connect(
             **settings.temporal_connect_config,
@@ -85,8 +92,17 @@ async def connect(
         )
     except RuntimeError as error:  # the core SDK reports connection failures this way
         raise TemporalUnavailableError(
-            f"cannot reach Temporal at {settings.address} ({error})"
+            f"cannot reach Temporal at {settings.address}: {_short_reason(error)}"
         ) from error
+
+
+def _short_reason(error: Exception) -> str:
+    """The gist of a (long, multi-line) connection error from the Rust core."""
+    text = " ".join(str(error).split())
+    for gist in ("Connection refused", "timed out", "dns error", "certificate", "Unauthenticated"):
+        if gist.lower() in text.lower():
+            return gist.lower()
+    return text[:160]
 
 
 def request_hash(request: OrderRequest) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     max_concurrent_activities: int = 200
     max_concurrent_workflow_tasks: int = 100
     log_level: str = "INFO"
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    """OpenTelemetry traces (needs the ``otel`` extra); OTLP target from OTEL_EXPORTER_OTLP_*."""
 
     @property
     def store_url(self) -> str:

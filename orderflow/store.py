@@ -13,6 +13,10 @@ The guarantees the workflow relies on live here, in the database, not in Python:
 
 On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers
 queue on the busy timeout instead of failing on a lock upgrade; WAL lets readers proceed.
+On PostgreSQL writers really run in parallel (READ COMMITTED), so two more rules apply:
+the steps and compensations of one order take a transaction-scoped advisory lock on the
+workflow id (a zombie charge and its refund cannot interleave), and stock rows are always
+locked in sku order (two orders for the same products cannot deadlock).
 """
 
 from __future__ import annotations
@@ -238,6 +242,18 @@ class Store:
         async with self._write_lock, self.engine.begin() as conn:
             yield conn
 
+    async def _lock_order(self, conn: AsyncConnection, workflow_id: str) -> None:
+        """Serialize the side effects of one order until the transaction ends.
+
+        SQLite already runs one writer at a time (``BEGIN IMMEDIATE``). On PostgreSQL a
+        transaction-scoped advisory lock keyed by the workflow id makes "look for my row,
+        else write it" atomic across connections and machines, without locking any table.
+        """
+        if not self._is_sqlite:
+            await conn.execute(
+                sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(workflow_id, 0)))
+            )
+
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
@@ -291,10 +307,13 @@ class Store:
         key = f"{workflow_id}:reserve"
         try:
             async with self._write() as conn:
+                await self._lock_order(conn, workflow_id)
                 existing = await self._reservation(conn, key)
                 if existing is not None:
                     return existing
-                lines = [await self._take_stock(conn, item) for item in items]
+                # Rows are locked in sku order, so concurrent orders never deadlock.
+                ordered = sorted(items, key=lambda item: item.sku)
+                lines = [await self._take_stock(conn, item) for item in ordered]
                 total = sum((line.line_total for line in lines), Decimal("0"))
                 now = utcnow()
                 await conn.execute(
@@ -383,6 +402,7 @@ class Store:
         """Put reserved stock back; True if stock moved. Leaves a tombstone if none was taken."""
         key = f"{workflow_id}:reserve"
         async with self._write() as conn:
+            await self._lock_order(conn, workflow_id)
             header = (
                 await conn.execute(
                     sa.select(reservations.c.status).where(reservations.c.idempotency_key == key)
@@ -430,6 +450,7 @@ class Store:
         """Charge once per workflow: returns (payment id, idempotency key)."""
         key = f"{workflow_id}:charge"
         async with self._write() as conn:
+            await self._lock_order(conn, workflow_id)
             rows = (
                 await conn.execute(
                     sa.select(payments.c.id, payments.c.kind).where(
@@ -465,6 +486,7 @@ class Store:
         """
         refund_key = f"{workflow_id}:refund"
         async with self._write() as conn:
+            await self._lock_order(conn, workflow_id)
             rows = (
                 await conn.execute(
                     sa.select(payments).where(
@@ -560,7 +582,11 @@ class Store:
             await conn.execute(
                 activity_attempts.insert(),
                 [
-                    {**record.model_dump(), "error_message": _clip(record.error_message)}
+                    {
+                        **record.model_dump(),
+                        "error_type": _clip(record.error_type, 80),
+                        "error_message": _clip(record.error_message),
+                    }
                     for record in records
                 ],
             )
@@ -580,7 +606,7 @@ class Store:
                 .values(
                     finished_at=utcnow(),
                     outcome=outcome,
-                    error_type=error_type,
+                    error_type=_clip(error_type, 80),
                     error_message=_clip(error_message),
                 )
             )

@@ -20,6 +20,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orderflow.activities import OrderActivities
 from orderflow.client import connect
@@ -32,6 +33,14 @@ logger = logging.getLogger(__name__)
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 """Running activities get this long to finish when the worker stops."""
+
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("rich")
+)
+"""The sandbox, with ``rich`` passed through: the CLI logs through ``RichHandler``, which
+imports parts of rich lazily while formatting a ``workflow.logger`` record. Re-imported
+inside the sandbox, rich touches ``os.getcwd`` (restricted) and every workflow task of
+``orderflow worker`` / ``orderflow up`` failed with a circular ImportError."""
 
 
 def default_identity() -> str:
@@ -51,6 +60,7 @@ def build_worker(
     """A worker for the order workflow on ``task_queue`` (``options`` go to ``Worker``)."""
     identity = identity or default_identity()
     activities = OrderActivities(store, allow_faults=allow_faults)
+    options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     return Worker(
         client,
         task_queue=task_queue,

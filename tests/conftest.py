@@ -26,6 +26,8 @@ from orderflow.devserver import DevServer, free_port
 from orderflow.store import Store
 from orderflow.worker import BackgroundWorker, build_worker
 
+pytest_plugins = ("tests.postgres",)  # the `postgres_cluster` fixture
+
 T = TypeVar("T")
 TEST_TASK_QUEUE = "orderflow-tests"
 

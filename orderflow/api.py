@@ -1,0 +1,137 @@
+"""The HTTP API and web console: a FastAPI app factory.
+
+``create_app(settings, client=..., store=...)`` builds the app around a Temporal client and
+a store. ``orderflow up`` passes the ones its worker uses; ``orderflow api`` and tests may
+pass nothing, and the app's lifespan then connects and opens them from ``settings`` (and
+closes what it opened). Routes live in :mod:`orderflow.api_routes`, one module per
+resource; this module wires them, maps the :class:`~orderflow.client.OrderError` family to
+status codes (every error is JSON ``{"detail": ...}``) and mounts the console at ``/web/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from orderflow import client as orders
+from orderflow.api_routes import orders as order_routes
+from orderflow.api_routes import system as system_routes
+from orderflow.api_routes.guards import BodyLimitMiddleware, SecurityHeadersMiddleware
+from orderflow.api_routes.metrics import ApiMetrics, MetricsMiddleware
+from orderflow.config import Settings
+from orderflow.store import Store
+from orderflow.tracing import trace_requests
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).parent / "web"
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body accepted (413 above it): a create payload is a few hundred bytes."""
+
+_STATUS_BY_ERROR: dict[type[orders.OrderError], int] = {
+    orders.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
+    orders.OrderConflictError: status.HTTP_409_CONFLICT,
+    orders.NotCancellableError: status.HTTP_409_CONFLICT,
+    orders.InvalidOrderError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    orders.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+
+
+def create_app(
+    settings: Settings, *, client: Client | None = None, store: Store | None = None
+) -> FastAPI:
+    """The orderflow API + web console, bound to ``settings`` (see module docstring)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened_store: Store | None = None
+        app.state.client = client or await orders.connect(settings)
+        if store is None:
+            opened_store = await Store.open(settings.store_url)
+        app.state.store = store or opened_store
+        try:
+            yield
+        finally:
+            if opened_store is not None:
+                await opened_store.close()
+
+    app = FastAPI(
+        title="orderflow",
+        summary="Durable order processing on Temporal: orders, cancel, timelines, payments.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = ApiMetrics()
+
+    app.include_router(order_routes.router)
+    app.include_router(system_routes.router)
+    _add_web_console(app)
+    _add_error_handlers(app)
+
+    # Added last = outermost: metrics see every response, including refusals.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    trace_requests(app, settings.otel_exporter)  # ORDERFLOW_OTEL_EXPORTER; off by default
+    return app
+
+
+def _add_web_console(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    @app.get("/web", include_in_schema=False)
+    async def to_console() -> RedirectResponse:
+        return RedirectResponse("/web/", status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+
+    app.mount("/web", StaticFiles(directory=WEB_DIR, html=True), name="web")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(orders.OrderError)
+    async def order_error(_request: Request, error: orders.OrderError) -> JSONResponse:
+        code = next(
+            (code for kind, code in _STATUS_BY_ERROR.items() if isinstance(error, kind)),
+            status.HTTP_400_BAD_REQUEST,
+        )
+        return JSONResponse({"detail": str(error)}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # Location, message and type of each problem; the offending input is not echoed back.
+        problems = [
+            {"loc": list(item.get("loc", ())), "msg": item.get("msg"), "type": item.get("type")}
+            for item in error.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(request: Request, error: RPCError) -> JSONResponse:
+        if error.status in _UNAVAILABLE:
+            return JSONResponse(
+                {"detail": f"Temporal is unavailable: {error.message}"}, status_code=503
+            )
+        logger.error("Temporal refused %s %s: %s", request.method, request.url.path, error)
+        return JSONResponse({"detail": f"Temporal error: {error.message}"}, status_code=502)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
