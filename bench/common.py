@@ -252,7 +252,7 @@ class Comparison:
     b: str
     ratio: float
     target: str
-    meets: bool
+    meets: bool | None
     rows: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -279,12 +279,14 @@ def compare(
     a: str,
     b: str,
     metric: str,
-    target: tuple[str, float],
+    target: tuple[str, float] | None,
     params: dict[str, Any],
 ) -> Comparison:
-    op, bound = target
     ratio = results.ratio(a, b, metric)
-    meets = ratio >= bound if op == ">=" else ratio <= bound
+    meets: bool | None = None
+    if target is not None:
+        op, bound = target
+        meets = ratio >= bound if op == ">=" else ratio <= bound
     rows = [
         {
             "case": case,
@@ -296,9 +298,8 @@ def compare(
         }
         for case in results.runs
     ]
-    return Comparison(
-        name, title, metric, a, b, ratio, f"{op} {bound:g}", meets, rows=rows, params=params
-    )
+    shown = f"{target[0]} {target[1]:g}" if target else "none"
+    return Comparison(name, title, metric, a, b, ratio, shown, meets, rows=rows, params=params)
 
 
 def show(comparison: Comparison, *, as_json: bool = False) -> None:
@@ -307,7 +308,7 @@ def show(comparison: Comparison, *, as_json: bool = False) -> None:
         print(json.dumps(comparison.as_dict()))
         return
     table = Table(
-        "case", "orders/s", "p50 ms", "p99 ms", "rounds", "final states",
+        "case", "done/s", "p50 ms", "p99 ms", "rounds", "final states",
         title=f"{comparison.title} ({_params(comparison.params)})",
     )  # fmt: skip
     for row in comparison.rows:
@@ -320,7 +321,7 @@ def show(comparison: Comparison, *, as_json: bool = False) -> None:
             ", ".join(f"{k} {v}" for k, v in sorted(row["states"].items())),
         )
     console.print(table)
-    verdict = "[green]meets[/]" if comparison.meets else "[red]misses[/]"
+    verdict = {True: "[green]meets[/]", False: "[red]misses[/]", None: ""}[comparison.meets]
     console.print(
         f"ratio {comparison.a} / {comparison.b} ({comparison.metric}, median of rounds): "
         f"[bold]{comparison.ratio:.2f}x[/]  target {comparison.target}  {verdict}"

@@ -63,6 +63,33 @@ async def test_run_load_counts_every_order_and_reports_percentiles(client, store
     assert set(result.summary()) >= SUMMARY_FIELDS
 
 
+async def test_run_load_via_the_http_api(client, store, settings):
+    from orderflow.api import create_app
+    from tests.apiserver import serve
+
+    async with serve(create_app(settings, client=client, store=store)) as url:
+        result = await run_load(
+            client,
+            store,
+            orders=4,
+            concurrency=2,
+            task_queue=settings.task_queue,
+            via="api",
+            api_url=url,
+            fault_rate=1.0,
+            seed=3,
+        )
+
+    failures = expected_failures(4, 1.0, 3)
+    assert result.via == "api"
+    assert result.by_state == {
+        state: count
+        for state, count in (("COMPLETED", 4 - failures), ("FAILED", failures))
+        if count
+    }
+    assert len(result.latencies) == 4
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
