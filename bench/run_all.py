@@ -59,21 +59,21 @@ class Sizes:
     gap_workflows: int
 
 
-FULL = Sizes(150, 50, 3, 30, 150, 50, 60, 30, (1, 5, 10, 25, 50), 25)
+FULL = Sizes(150, 50, 3, 40, 150, 50, 60, 30, (1, 5, 10, 25, 50), 25)
 QUICK = Sizes(3, 2, 1, 2, 3, 2, 2, 2, (1, 2), 2)
 
 
 # --- extra measurements -----------------------------------------------------------------
 
 
-async def sweep(concurrencies: tuple[int, ...]) -> list[dict[str, Any]]:
+async def sweep(concurrencies: tuple[int, ...], *, quick: bool) -> list[dict[str, Any]]:
     """Throughput vs concurrency for the order workflow and the baseline (the chart)."""
     points = []
     async with open_env() as env:
         order_queue, base_queue = queue("sweep-orders"), queue("sweep-base")
         async with running(order_worker(env, order_queue), baseline_worker(env, base_queue)):
             for concurrency in concurrencies:
-                count = max(2 * concurrency, 2 if concurrency < 5 else 20)
+                count = max(3 * concurrency, 2 if quick else 20)
                 results = await interleave(
                     {
                         "OrderWorkflow": lambda c=concurrency, n=count: run_orders(
@@ -83,7 +83,7 @@ async def sweep(concurrencies: tuple[int, ...]) -> list[dict[str, Any]]:
                             env, base_queue, n, c
                         ),
                     },
-                    rounds=1,
+                    rounds=1 if quick else 2,
                     warmup=concurrency == concurrencies[0],
                 )
                 points.append(
@@ -148,7 +148,7 @@ def chart(points: list[dict[str, Any]], path: Path) -> None:
     ax.set_xticks(xs, [str(x) for x in xs])
     ax.set_xlabel("orders in flight (concurrency)")
     ax.set_ylabel("completed workflows per second")
-    ax.set_title("Throughput vs concurrency (one run, same dev server)")
+    ax.set_title("Throughput vs concurrency (interleaved, same dev server, median of 2)")
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -349,7 +349,7 @@ async def run(sizes: Sizes, out: Path, quick: bool) -> None:
     for result in lever_results:
         show(result)
     console.rule("sweep and dispatch gaps")
-    points = await sweep(sizes.sweep)
+    points = await sweep(sizes.sweep, quick=quick)
     gaps = await dispatch_gaps(sizes.gap_workflows)
     console.print(points, gaps)
     minutes = (time.monotonic() - began) / 60
