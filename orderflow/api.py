@@ -42,10 +42,15 @@ _STATUS_BY_ERROR: dict[type[orders.OrderError], int] = {
     orders.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
     orders.OrderConflictError: status.HTTP_409_CONFLICT,
     orders.NotCancellableError: status.HTTP_409_CONFLICT,
-    orders.InvalidOrderError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    orders.InvalidOrderError: 422,  # Unprocessable Content; its constant's name varies by version
     orders.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
-_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+_RPC_STATUS = {
+    RPCStatusCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED: status.HTTP_503_SERVICE_UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED: status.HTTP_504_GATEWAY_TIMEOUT,
+    RPCStatusCode.CANCELLED: status.HTTP_504_GATEWAY_TIMEOUT,
+}
 
 
 def create_app(
@@ -124,12 +129,14 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def temporal_error(request: Request, error: RPCError) -> JSONResponse:
-        if error.status in _UNAVAILABLE:
-            return JSONResponse(
-                {"detail": f"Temporal is unavailable: {error.message}"}, status_code=503
-            )
-        logger.error("Temporal refused %s %s: %s", request.method, request.url.path, error)
-        return JSONResponse({"detail": f"Temporal error: {error.message}"}, status_code=502)
+        code = _RPC_STATUS.get(error.status, status.HTTP_502_BAD_GATEWAY)
+        logger.warning(
+            "Temporal answered %s to %s %s: %s",
+            error.status.name, request.method, request.url.path, error.message,
+        )  # fmt: skip
+        return JSONResponse(
+            {"detail": f"Temporal error ({error.status.name}): {error.message}"}, status_code=code
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -19,7 +19,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -513,28 +512,37 @@ def _print_status(status: OrderStatus) -> None:
         out.print("(still running: cancellable)")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, print expected errors in one line, exit hard with its code."""
-    code = 0
+def _print_error(message: str) -> None:
+    """One line on stderr, whatever the message holds (newlines from input, long text)."""
+    err.print(f"error: {' '.join(message.split())}", highlight=False, markup=False, soft_wrap=True)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the app and return its exit status; expected errors print one line, no traceback."""
     try:
         app(args=argv, standalone_mode=False)
     except CliError as error:
-        err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
-        code = 1
-    except click.exceptions.Abort:
-        code = 130
-    except click.ClickException as error:
-        error.show()
-        code = error.exit_code
-    except click.exceptions.Exit as error:
-        code = error.exit_code
+        _print_error(str(error))
+        return 1
+    except typer.Abort:
+        return 130
+    except typer.TyperException as error:  # usage errors: one line too, exit status 2
+        # (typer vendors click: ``click.ClickException`` never matches what it raises)
+        _print_error(error.format_message())
+        return error.exit_code
+    except typer.Exit as error:
+        return error.exit_code
     except KeyboardInterrupt:
-        code = 130
+        return 130
     except Exception as error:  # unexpected: still one line, but say where to look
-        err.print(
-            f"error: {type(error).__name__}: {error}", highlight=False, markup=False, soft_wrap=True
-        )
-        code = 1
+        _print_error(f"{type(error).__name__}: {error}")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: :func:`run`, then exit hard with its status (see the module docstring)."""
+    code = run(argv)
     shutdown_tracing()  # os._exit below skips atexit: export buffered spans first
     sys.stdout.flush()
     sys.stderr.flush()

@@ -151,6 +151,14 @@ class RetrySettings(_Strict):
     maximum_interval: float = Field(10.0, gt=0, le=600)
     maximum_attempts: int = Field(8, ge=0, le=100, description="0 means unlimited")
 
+    @model_validator(mode="after")
+    def _interval_order(self) -> RetrySettings:
+        # Temporal's RetryPolicy refuses this inside the workflow, which would leave the
+        # order stuck on a failing workflow task: reject it with the request instead.
+        if self.maximum_interval < self.initial_interval:
+            raise ValueError("maximum_interval must not be less than initial_interval")
+        return self
+
 
 class OrderItem(_Strict):
     sku: Sku

@@ -123,6 +123,7 @@ class BackgroundWorker:
 
 async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Connect, open the store and poll until SIGINT/SIGTERM (or ``stop`` is set)."""
+    logger.debug("settings: %s", settings.redacted())  # masked: never log secrets
     runtime = metrics_runtime(settings.worker_metrics_port)
     client = await connect(settings, runtime=runtime)
     store = await Store.open(settings.store_url)

@@ -100,7 +100,7 @@ async function loadProducts() {
       {},
       el("td", { class: "name" }, p.name, el("div", { class: "sku" }, p.sku)),
       el("td", { class: "num" }, Number(p.price).toFixed(2)),
-      el("td", { class: "num" }, p.stock),
+      el("td", { class: "num stock", dataset: { sku: p.sku } }, p.stock),
       el(
         "td",
         {},
@@ -114,6 +114,15 @@ async function loadProducts() {
   $("product-rows").replaceChildren(...rows);
   const first = document.querySelector("input.qty");
   if (first) first.value = "1"; // a ready-to-place order: one of the first product
+}
+
+/** Update the stock column in place (quantities being typed are left alone). */
+async function refreshStock() {
+  const products = await api("/api/products").catch(() => []);
+  for (const p of products) {
+    const cell = document.querySelector(`td.stock[data-sku="${CSS.escape(p.sku)}"]`);
+    if (cell) cell.textContent = String(p.stock);
+  }
 }
 
 function buildFaultFields() {
@@ -233,6 +242,7 @@ async function refreshDetail(orderId) {
     state.detailTimer = setTimeout(() => refreshDetail(orderId), DETAIL_POLL_MS);
   } else {
     refreshList(); // show the final state in the list now, not at the next poll
+    refreshStock();
   }
 }
 

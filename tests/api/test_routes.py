@@ -401,3 +401,55 @@ async def test_metrics_count_requests_by_route_template_and_orders_by_final_stat
     )
     assert sample(after, "orderflow_http_request_duration_seconds_count", route=template) >= 2
     assert order_id not in after, "raw ids must never become label values"
+
+
+async def test_a_completed_order_is_readable_while_no_worker_runs(
+    settings, client, store, order_id, product
+):
+    """Closed orders are read from their result in history, so no worker replay is needed."""
+    from orderflow.worker import BackgroundWorker, build_worker
+
+    queue = unique("own-queue")
+    own = settings.model_copy(update={"task_queue": queue})
+    own_worker = BackgroundWorker(lambda: build_worker(client, store, task_queue=queue)).start()
+    sku = await product()
+    async with (
+        serve(create_app(own, client=client, store=store)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        try:
+            assert (
+                await http.post("/api/orders", json=order_body(order_id, sku))
+            ).status_code == 201
+            assert (await until_final(http, order_id))["state"] == OrderState.COMPLETED
+        finally:
+            await own_worker.stop()
+        response = await http.get(f"/api/orders/{order_id}", timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json()["state"] == OrderState.COMPLETED
+    assert [step["status"] for step in response.json()["steps"]] == ["completed"] * 3
+
+
+async def test_app_connects_and_opens_the_store_itself_when_given_none(settings, worker):
+    """The ``orderflow api`` path: the lifespan connects to Temporal and opens the store."""
+    async with (
+        serve(create_app(settings)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        assert (await http.get("/ready")).status_code == 200
+        assert (await http.get("/api/products")).status_code == 200
+        assert (await http.get(f"/api/orders/{unique('none')}")).status_code == 404
+
+
+async def test_status_of_a_running_order_answers_at_once_with_its_live_state(
+    http, order_id, product
+):
+    """The status read must not wait for the order to finish (3 steps x 3 s here)."""
+    sku = await product()
+    body = order_body(order_id, sku, step_delay=3.0)
+    assert (await http.post("/api/orders", json=body)).status_code == 201
+    response = await http.get(f"/api/orders/{order_id}")
+    assert response.status_code == 200
+    assert response.json()["state"] in ("PENDING", "PROCESSING")
+    assert (await http.post(f"/api/orders/{order_id}/cancel")).status_code == 202
+    assert (await until_final(http, order_id))["state"] == OrderState.CANCELLED

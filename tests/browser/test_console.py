@@ -61,6 +61,7 @@ async def test_order_placed_in_the_page_reaches_completed(
     row = page.locator(f'.order-row[data-order-id="{order_id}"]')
     await expect(row.locator(".badge")).to_have_text("COMPLETED", timeout=SLOW)
     assert await store.stock(sku) == 9
+    await expect(page.locator(f'td.stock[data-sku="{sku}"]')).to_have_text("9")
 
     await page.screenshot(path=str(artifacts / "console.png"), full_page=True)
     assert problems.errors == [] and problems.dialogs == []

@@ -1,0 +1,247 @@
+"""Exercise checks for the tutorials: run the learner's answer against the real server.
+
+Each ``check_*`` takes the notebook env and the learner's answer (a function or a value),
+runs it on a fresh product with fresh order ids, looks at what really happened (workflow
+status, activity attempts, the payments ledger, stock) and returns a :class:`Verdict`
+that says in plain words what is right and what is not. A broken answer (an exception,
+a wrong type, a hang) becomes a verdict too, never a traceback. Worked solutions are in
+``notebooks/solutions/``; the test suite runs the checks against them and against
+wrong answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from orderflow.models import (
+    OrderState,
+    OrderStatus,
+    RetrySettings,
+    order_workflow_id,
+)
+
+if TYPE_CHECKING:
+    from orderflow.notebook import NotebookEnv
+
+ANSWER_TIMEOUT = 30.0
+"""Seconds an answer (and the order it drives) may take before the check gives up."""
+
+
+@dataclass
+class Verdict:
+    """The outcome of a check: right or not, and why, in sentences."""
+
+    exercise: str
+    ok: bool
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = f"{'Correct' if self.ok else 'Not yet'} - {self.exercise}"
+        return "\n".join([head, *(f"  - {note}" for note in self.notes)])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+async def _fresh_product(env: NotebookEnv, exercise: str, stock: int, price: str) -> str:
+    """The exercise's own product, its stock reset, so every run starts the same."""
+    sku = f"exercise-{exercise}"
+    await env.restock(sku, stock, price, name=f"Exercise {exercise} product")
+    return sku
+
+
+async def _call(answer: Callable[..., Any], *args: Any) -> Any:
+    result = answer(*args)
+    if inspect.isawaitable(result):
+        result = await asyncio.wait_for(result, ANSWER_TIMEOUT)
+    return result
+
+
+# --- 01: place an order and wait for it ----------------------------------------------
+
+
+async def check_place_and_wait(
+    env: NotebookEnv, place_and_wait: Callable[[NotebookEnv, str, int], Awaitable[OrderStatus]]
+) -> Verdict:
+    """Exercise 01: ``place_and_wait(env, sku, quantity)`` places an order and returns its
+    final status."""
+    exercise = "place an order and return its final status"
+    sku = await _fresh_product(env, "01", stock=10, price="3.50")
+    quantity = 3
+    try:
+        result = await _call(place_and_wait, env, sku, quantity)
+    except NotImplementedError:
+        return Verdict(exercise, False, ["Not answered yet: replace `raise NotImplementedError`."])
+    except TimeoutError:
+        return Verdict(exercise, False, [f"Your function did not return in {ANSWER_TIMEOUT:g} s."])
+    except Exception as error:
+        return Verdict(exercise, False, [f"Your function raised {type(error).__name__}: {error}"])
+    notes: list[str] = []
+    if result is None:
+        return Verdict(exercise, False, ["Your function returned None: `return` the status."])
+    if not isinstance(result, OrderStatus):
+        return Verdict(
+            exercise,
+            False,
+            [f"Your function returned a {type(result).__name__}, not the OrderStatus."],
+        )
+    left = await env.store.stock(sku)
+    ok = True
+    if result.state != OrderState.COMPLETED:
+        ok = False
+        notes.append(
+            f"The status you returned says {result.state.value}: it was read before the order "
+            "finished. Wait for the result (`await env.wait(order_id)`), don't just query."
+        )
+    else:
+        notes.append("The returned status is final: COMPLETED.")
+    if left != 10 - quantity:
+        ok = False
+        notes.append(f"Stock went from 10 to {left}; ordering {quantity} should leave 7.")
+    else:
+        notes.append(f"Stock went from 10 to {left}: exactly {quantity} were reserved.")
+    expected_total = Decimal("3.50") * quantity
+    if result.total is not None and result.total != expected_total:
+        ok = False
+        notes.append(f"Total is {result.total}, expected {expected_total}.")
+    return Verdict(exercise, ok, notes)
+
+
+# --- 02: a payment retry policy that gives up after 3 attempts -----------------------
+
+
+async def check_retry_policy(env: NotebookEnv, retry: Mapping[str, Any] | None) -> Verdict:
+    """Exercise 02: a retry policy under which a payment that keeps failing is tried
+    exactly 3 times, after which the order fails and the stock is released."""
+    exercise = "give up on payment after 3 attempts"
+    if retry is None:
+        return Verdict(exercise, False, ["Not answered yet: set `my_retry` to a dict."])
+    try:
+        settings = RetrySettings.model_validate(dict(retry))
+    except (ValidationError, TypeError, ValueError) as error:
+        return Verdict(exercise, False, [f"That is not a valid retry policy: {error}"])
+    budget = _retry_budget(settings, attempts=min(settings.maximum_attempts or 20, 20))
+    if budget > ANSWER_TIMEOUT:
+        return Verdict(
+            exercise,
+            False,
+            [
+                f"With these settings the retries could take {budget:.0f} s; keep the "
+                "intervals short (about 1 s) so the example finishes quickly."
+            ],
+        )
+    sku = await _fresh_product(env, "02", stock=5, price="20.00")
+    order_id = await env.place_order(
+        sku,
+        1,
+        order_id=await env.new_order_id(f"{sku}-order"),
+        faults={"charge_payment": {"fail_first_n": 10}},
+        retry=settings,
+    )
+    try:
+        final = await env.wait(order_id, timeout=ANSWER_TIMEOUT)
+    except TimeoutError:
+        return Verdict(exercise, False, ["The order did not finish in time: are retries endless?"])
+    charges = [
+        a
+        for a in await env.store.attempts(order_workflow_id(order_id))
+        if a.step == "charge_payment"
+    ]
+    notes = [f"The payment was attempted {len(charges)} time(s)."]
+    ok = len(charges) == 3 and final.state == OrderState.FAILED
+    if len(charges) < 3:
+        notes.append("That gives up too early: the task asks for 3 attempts in total.")
+    elif len(charges) > 3:
+        notes.append("That is too many: `maximum_attempts` counts the first attempt too.")
+    if final.state == OrderState.FAILED:
+        restored = await env.store.stock(sku) == 5
+        notes.append(
+            "The order FAILED and its stock was "
+            + ("released (compensation ran)." if restored else "NOT released.")
+        )
+        ok = ok and restored
+    else:
+        notes.append(f"The order ended {final.state.value}, expected FAILED.")
+    return Verdict(exercise, ok, notes)
+
+
+def _retry_budget(settings: RetrySettings, attempts: int) -> float:
+    """Worst-case seconds spent waiting between ``attempts`` attempts."""
+    waits = (
+        min(settings.initial_interval * settings.backoff_coefficient**n, settings.maximum_interval)
+        for n in range(max(attempts - 1, 0))
+    )
+    return sum(max(wait, 1.0) for wait in waits)  # the dev server waits about 1 s at least
+
+
+# --- 03: cancel while the payment is being retried ----------------------------------
+
+
+async def check_cancel_while_retrying(
+    env: NotebookEnv, cancel_while_retrying: Callable[[NotebookEnv, str], Awaitable[Any]]
+) -> Verdict:
+    """Exercise 03: ``cancel_while_retrying(env, order_id)`` waits until the status Query
+    shows the payment step ``retrying`` (the gateway is down), then cancels with the Update.
+    The order must end CANCELLED, with nothing charged and the stock back."""
+    exercise = "cancel while the payment is being retried"
+    sku = await _fresh_product(env, "03", stock=4, price="15.00")
+    order_id = await env.place_order(
+        sku,
+        1,
+        order_id=await env.new_order_id(f"{sku}-order"),
+        faults={"charge_payment": {"fail_first_n": 10}},
+        retry={"initial_interval": 1.0, "backoff_coefficient": 1.0, "maximum_attempts": 6},
+    )
+    try:
+        await _call(cancel_while_retrying, env, order_id)
+    except NotImplementedError:
+        await env.cancel(order_id, "exercise cleanup", signal=True)
+        return Verdict(exercise, False, ["Not answered yet: replace `raise NotImplementedError`."])
+    except Exception as error:
+        await env.cancel(order_id, "exercise cleanup", signal=True)
+        return Verdict(exercise, False, [f"Your function raised {type(error).__name__}: {error}"])
+    final = await env.wait(order_id, timeout=ANSWER_TIMEOUT)
+    workflow_id = order_workflow_id(order_id)
+    charges = [a for a in await env.store.attempts(workflow_id) if a.step == "charge_payment"]
+    failed = [a for a in charges if a.outcome in ("failed", "timed_out")]
+    notes: list[str] = []
+    ok = True
+    if final.state != OrderState.CANCELLED:
+        ok = False
+        notes.append(
+            f"The order ended {final.state.value}: your cancel never took effect "
+            "(after 6 failed payment attempts the order fails on its own)."
+        )
+    elif not failed:
+        ok = False
+        notes.append(
+            "You cancelled before the payment was even tried: wait until the status "
+            "Query shows the charge_payment step as 'retrying'."
+        )
+    else:
+        notes.append(
+            f"You cancelled after {len(failed)} failed payment attempt(s), while Temporal "
+            "was retrying: the order is CANCELLED."
+        )
+    net = await env.store.net_charged(workflow_id)
+    if net != 0:
+        ok = False
+        notes.append(f"The customer was charged {net}: a cancelled order must cost nothing.")
+    elif final.state == OrderState.CANCELLED:
+        notes.append("Nothing was charged (the ledger nets to 0).")
+    if await env.store.stock(sku) != 4:
+        ok = False
+        notes.append("The reserved stock was not put back.")
+    elif final.state == OrderState.CANCELLED:
+        notes.append("The reserved stock was released by the compensation.")
+    return Verdict(exercise, ok, notes)

@@ -1,0 +1,331 @@
+"""Retry and failure timelines: attempts and workflow history as tables and charts.
+
+Temporal's history keeps only the last failure of a retried activity; the attempt tracker
+(:mod:`orderflow.tracking`) records every attempt in the store. This module turns both into
+tidy pandas DataFrames and draws the chart the tutorials are built around: one row per
+step, one bar per attempt coloured by how it ended, with the retry backoff visible as the
+gap between bars.
+
+The pure functions take data (``AttemptRecord``s, dicts or a DataFrame; history events),
+so they are testable on synthetic attempts; ``load_attempts`` / ``load_history`` fetch it
+from the store and from Temporal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pandas as pd
+from google.protobuf.json_format import MessageToDict
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+from orderflow.models import (
+    AttemptRecord,
+    CompensationName,
+    OrderStatus,
+    StepName,
+    order_workflow_id,
+)
+from orderflow.store import Store
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+Attempts: TypeAlias = Iterable[AttemptRecord | Mapping[str, Any]] | pd.DataFrame
+"""What the functions accept: records from the store, plain dicts, or an attempts frame."""
+
+ATTEMPT_COLUMNS = [
+    "order_id",
+    "step",
+    "attempt",
+    "outcome",
+    "error_type",
+    "error_message",
+    "worker",
+    "started_at",
+    "finished_at",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "wait_before_s",
+]
+
+OUTCOME_COLORS: dict[str, str] = {
+    "completed": "#2e7d32",
+    "failed": "#c62828",
+    "timed_out": "#ef6c00",
+    "cancelled": "#757575",
+    "running": "#6a1b9a",
+}
+OUTCOME_LABELS: dict[str, str] = {
+    "completed": "completed",
+    "failed": "failed",
+    "timed_out": "timed out",
+    "cancelled": "cancelled",
+    "running": "running / lost (worker gone)",
+}
+
+STEP_ORDER: list[str] = [step.value for step in StepName] + [
+    CompensationName.REFUND_PAYMENT.value,
+    CompensationName.RELEASE_INVENTORY.value,
+]
+
+
+# --- attempts -------------------------------------------------------------------------
+
+
+def attempts_frame(
+    attempts: Attempts,
+    *,
+    as_of: datetime | None = None,
+) -> pd.DataFrame:
+    """One row per attempt, ordered by start, with times relative to the first attempt.
+
+    ``start_s``/``end_s`` are seconds since the order's first attempt started,
+    ``wait_before_s`` is the pause since the previous attempt of the same step ended (the
+    retry backoff, plus the server's dispatch latency). An attempt still ``running`` has no
+    end; it is drawn up to ``as_of`` (default: the latest time in the data).
+    """
+    if isinstance(attempts, pd.DataFrame):
+        rows = attempts.to_dict("records")
+    else:
+        rows = [_record_dict(item) for item in attempts]
+    frame = pd.DataFrame(rows, columns=[c for c in ATTEMPT_COLUMNS if not c.endswith("_s")])
+    if frame.empty:
+        return pd.DataFrame(columns=ATTEMPT_COLUMNS)
+    for column in ("started_at", "finished_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["attempt"] = frame["attempt"].astype(int)
+    frame = frame.sort_values(["started_at", "step", "attempt"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    origin = frame["started_at"].min()
+    latest = pd.Timestamp(as_of) if as_of is not None else None
+    if latest is None:
+        latest = max(frame["started_at"].max(), frame["finished_at"].max(skipna=True))
+    if latest.tzinfo is None:
+        latest = latest.tz_localize("UTC")
+    ends = frame["finished_at"].fillna(latest)
+    frame["start_s"] = (frame["started_at"] - origin).dt.total_seconds()
+    frame["end_s"] = (ends - origin).dt.total_seconds()
+    frame["duration_s"] = frame["end_s"] - frame["start_s"]
+    previous_end = frame.groupby("step")["end_s"].shift(1)
+    frame["wait_before_s"] = frame["start_s"] - previous_end
+    return frame[ATTEMPT_COLUMNS]
+
+
+def _record_dict(item: AttemptRecord | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(item, AttemptRecord):
+        return item.model_dump()
+    return dict(item)
+
+
+async def load_attempts(store: Store, order_id: str) -> pd.DataFrame:
+    """The order's attempts from the store, as :func:`attempts_frame`."""
+    return attempts_frame(await store.attempts(order_workflow_id(order_id)))
+
+
+def retry_summary(attempts: Attempts) -> pd.DataFrame:
+    """Per step: attempts, failures by error type, time spent retrying, final outcome.
+
+    ``retrying_s`` is the time from the first attempt's start to the last attempt's start:
+    what the retries (failed attempts plus backoff) cost before the attempt that counted.
+    """
+    frame = _frame(attempts)
+    columns = ["attempts", "failures", "failures_by_type", "retrying_s", "final_outcome"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns).rename_axis("step")
+    rows = []
+    for step, group in frame.groupby("step", sort=False):
+        group = group.sort_values("attempt")
+        failed = group[group["outcome"] != "completed"]
+        by_type = failed["error_type"].fillna(failed["outcome"]).value_counts().sort_index()
+        rows.append(
+            {
+                "step": step,
+                "attempts": len(group),
+                "failures": int((group["outcome"].isin(["failed", "timed_out"])).sum()),
+                "failures_by_type": ", ".join(f"{k} x{n}" for k, n in by_type.items()),
+                "retrying_s": round(float(group["start_s"].max() - group["start_s"].min()), 1),
+                "final_outcome": group["outcome"].iloc[-1],
+            }
+        )
+    summary = pd.DataFrame(rows).set_index("step")
+    order = [step for step in STEP_ORDER if step in summary.index]
+    order += sorted(step for step in summary.index if step not in STEP_ORDER)
+    return summary.loc[order, columns]
+
+
+def _frame(attempts: Attempts, as_of: datetime | None = None) -> pd.DataFrame:
+    """Use an attempts frame as is; build one from anything else."""
+    if isinstance(attempts, pd.DataFrame) and "start_s" in attempts.columns:
+        return attempts
+    return attempts_frame(attempts, as_of=as_of)
+
+
+def status_frame(status: OrderStatus) -> pd.DataFrame:
+    """The ``status`` Query's steps as a table: status, attempts, last error per step."""
+    return pd.DataFrame(
+        [
+            {
+                "step": step.name.value,
+                "status": step.status.value,
+                "attempts": step.attempts,
+                "last_error": step.last_error or "",
+            }
+            for step in status.steps
+        ]
+    ).set_index("step")
+
+
+# --- chart ----------------------------------------------------------------------------
+
+
+def plot_timeline(
+    attempts: Attempts,
+    *,
+    title: str | None = None,
+    ax: Axes | None = None,
+    as_of: datetime | None = None,
+) -> Figure:
+    """One row per step, one bar per attempt coloured by outcome; gaps are the backoff.
+
+    Each bar is labelled with its attempt number; each gap with its length in seconds.
+    Returns the figure (closed for pyplot, so a notebook shows it once, as PNG).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    frame = _frame(attempts, as_of)
+    steps = [step for step in STEP_ORDER if step in set(frame["step"])]
+    steps += sorted(set(frame["step"]) - set(steps))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 0.7 * max(len(steps), 1) + 1.4), dpi=100)
+        plt.close(fig)
+    else:
+        fig = ax.figure  # type: ignore[assignment]
+    rows = {step: len(steps) - 1 - index for index, step in enumerate(steps)}
+    span = float(frame["end_s"].max()) if not frame.empty else 1.0
+    min_width = max(span, 1.0) * 0.004  # keep instant attempts visible
+    for record in frame.itertuples(index=False):
+        y = rows[record.step]
+        width = max(float(record.duration_s), min_width)
+        color = OUTCOME_COLORS.get(record.outcome, "#90a4ae")
+        ax.barh(
+            y, width, left=record.start_s, height=0.5, color=color, edgecolor="black", linewidth=0.4
+        )
+        ax.annotate(
+            f"#{record.attempt}",
+            (record.start_s + width / 2, y + 0.3),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+        wait = record.wait_before_s
+        if pd.notna(wait) and wait > 0.05 * max(span, 1.0):
+            gap_start = record.start_s - wait
+            ax.plot([gap_start, record.start_s], [y, y], linestyle=":", color="#455a64")
+            ax.annotate(
+                f"wait {wait:.1f} s",
+                (gap_start + wait / 2, y - 0.32),
+                ha="center",
+                va="top",
+                fontsize=7,
+                color="#455a64",
+            )
+    ax.set_yticks(list(rows.values()), labels=list(rows.keys()))
+    ax.set_ylim(-0.8, len(steps) - 0.2)
+    ax.set_xlim(left=-0.02 * max(span, 1.0), right=max(span, 1.0) * 1.05)
+    ax.set_xlabel("seconds since the first attempt started")
+    ax.grid(axis="x", alpha=0.3)
+    seen = [outcome for outcome in OUTCOME_COLORS if outcome in set(frame["outcome"])]
+    ax.legend(
+        handles=[Patch(color=OUTCOME_COLORS[o], label=OUTCOME_LABELS[o]) for o in seen],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.25 if len(steps) < 3 else -0.18),
+        ncol=max(len(seen), 1),
+        frameon=False,
+        fontsize=8,
+    )
+    ax.set_title(f"Attempts of order {title}" if title else "Activity attempts", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --- workflow history -----------------------------------------------------------------
+
+
+def event_type_name(event_type: int) -> str:
+    """``EVENT_TYPE_ACTIVITY_TASK_FAILED`` -> ``ActivityTaskFailed``."""
+    raw = EventType.Name(event_type).removeprefix("EVENT_TYPE_")  # type: ignore[arg-type]
+    return "".join(part.capitalize() for part in raw.split("_"))
+
+
+def history_frame(events: Sequence[HistoryEvent]) -> pd.DataFrame:
+    """The event history as a table: id, time, type, the activity it concerns, details.
+
+    ``seconds`` is relative to the first event. Activity events after ``Scheduled`` carry
+    only the scheduled event's id; the activity name is filled in from it.
+    """
+    activity_names: dict[int, str] = {}
+    rows = []
+    origin = events[0].event_time.ToDatetime() if events else None
+    for event in events:
+        kind = event_type_name(event.event_type)
+        attributes = _attributes(event)
+        activity = ""
+        if kind == "ActivityTaskScheduled":
+            activity = event.activity_task_scheduled_event_attributes.activity_type.name
+            activity_names[event.event_id] = activity
+        elif "scheduledEventId" in attributes and kind.startswith("ActivityTask"):
+            activity = activity_names.get(int(attributes["scheduledEventId"]), "")
+        when = event.event_time.ToDatetime()
+        rows.append(
+            {
+                "event_id": event.event_id,
+                "seconds": round((when - origin).total_seconds(), 3) if origin else 0.0,
+                "event_type": kind,
+                "activity": activity,
+                "details": _details(kind, attributes),
+            }
+        )
+    return pd.DataFrame(rows, columns=["event_id", "seconds", "event_type", "activity", "details"])
+
+
+def _attributes(event: HistoryEvent) -> dict[str, Any]:
+    which = event.WhichOneof("attributes")
+    if which is None:
+        return {}
+    return MessageToDict(getattr(event, which))
+
+
+def _details(kind: str, attributes: Mapping[str, Any]) -> str:
+    """A short readable note for the events a learner cares about."""
+    if kind == "ActivityTaskStarted":
+        return f"attempt {attributes.get('attempt', 1)}"
+    if kind in {"ActivityTaskFailed", "WorkflowExecutionFailed"}:
+        failure = attributes.get("failure", {})
+        cause = failure.get("cause", {})
+        return str(cause.get("message") or failure.get("message", ""))
+    if kind == "ActivityTaskTimedOut":
+        return str(attributes.get("failure", {}).get("message", "timed out"))
+    if kind == "TimerStarted":
+        return f"timer {attributes.get('startToFireTimeout', '')}"
+    if kind == "WorkflowExecutionSignaled":
+        return f"signal {attributes.get('signalName', '')}"
+    if kind == "WorkflowExecutionUpdateAccepted":
+        return f"update {attributes.get('acceptedRequest', {}).get('input', {}).get('name', '')}"
+    if kind == "ActivityTaskScheduled":
+        retry = attributes.get("retryPolicy", {})
+        return f"max attempts {retry.get('maximumAttempts', 0) or 'unlimited'}"
+    return ""
+
+
+async def load_history(client: Client, order_id: str) -> pd.DataFrame:
+    """Fetch the order workflow's history from Temporal, as :func:`history_frame`."""
+    history = await client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
+    return history_frame(history.events)

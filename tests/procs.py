@@ -1,0 +1,181 @@
+"""Real ``orderflow worker`` processes for drills: start them, wait until they poll, kill -9.
+
+Drills must crash the worker the way production crashes it (the process vanishes, no
+shutdown hook runs), so an in-process ``BackgroundWorker`` will not do. Each worker is a
+subprocess of the test run, logging to its own file; the pool kills every process it
+started when it is closed, and Linux kills them too if the test run itself dies
+(``PR_SET_PDEATHSIG``), so a failing or interrupted test leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+READY_TIMEOUT = 60.0
+"""Generous: on a loaded 2-core machine a worker's start-up alone can take many seconds."""
+# Variables that would let the caller's environment leak into a drill's worker.
+_SCRUBBED_PREFIXES = ("ORDERFLOW_", "TEMPORAL_")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """SIGKILL the worker when the test process dies, and keep terminal signals away."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.setpgrp()
+
+
+@dataclass
+class WorkerProcess:
+    """One ``orderflow worker`` subprocess; its Temporal identity is ``pid@hostname``."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    killed: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def identity(self) -> str:
+        # orderflow.worker.default_identity(), computed for the child's pid.
+        return f"{self.pid}@{socket.gethostname()}"
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """``kill -9``: no graceful shutdown, no cleanup, in-flight attempts are lost."""
+        if self.alive:
+            self.process.send_signal(signal.SIGKILL)
+            self.killed = True
+        self.process.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (graceful), then SIGKILL if it does not exit in time."""
+        if not self.alive:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class WorkerPool:
+    """Starts workers for one task queue, data dir and server; ``close`` kills them all."""
+
+    address: str
+    task_queue: str
+    data_dir: Path
+    log_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "orderflow.cli", "worker",
+            "--address", self.address,
+            "--task-queue", self.task_queue,
+            "--data-dir", str(self.data_dir),
+        ]  # fmt: skip
+
+    def spawn(self, *, env: dict[str, str] | None = None) -> WorkerProcess:
+        """Start one worker process (returns at once; see :meth:`spawn_ready`)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        child_env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(_SCRUBBED_PREFIXES)
+        }
+        child_env.update({"COLUMNS": "200", **self.env, **(env or {})})
+        log_path = self.log_dir / f"worker-{len(self.workers)}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.data_dir,  # so no stray .env of the caller is read
+                env=child_env,
+                preexec_fn=_die_with_parent,
+            )
+        worker = WorkerProcess(process, log_path)
+        self.workers.append(worker)
+        return worker
+
+    async def spawn_ready(
+        self, client: Client, *, env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        """Start a worker and return once the server sees it polling both task types."""
+        worker = self.spawn(env=env)
+        await wait_polling(client, self.task_queue, worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+async def poller_identities(
+    client: Client, task_queue: str, kind: TaskQueueType.ValueType
+) -> set[str]:
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=kind,
+        )
+    )
+    return {poller.identity for poller in response.pollers}
+
+
+async def wait_polling(
+    client: Client, task_queue: str, worker: WorkerProcess, timeout: float = READY_TIMEOUT
+) -> None:
+    """Poll the server's view of the task queue until ``worker`` polls workflows and
+    activities; fail early with the worker's log if the process exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+    while time.monotonic() < deadline:
+        if not worker.alive:
+            raise RuntimeError(
+                f"worker {worker.pid} exited with {worker.process.returncode}:\n{worker.log()}"
+            )
+        seen = [
+            worker.identity in await poller_identities(client, task_queue, kind) for kind in kinds
+        ]
+        if all(seen):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(
+        f"worker {worker.pid} not polling {task_queue!r} after {timeout} s; "
+        f"log tail:\n{worker.log()[-2000:]}"
+    )

@@ -1,0 +1,49 @@
+"""Set-up shared by the history recorder and ``bench/drills.py`` (the tests use fixtures).
+
+``own_server`` starts a file-backed dev server of its own; ``fresh_drill`` gives a drill a
+private store, task queue and worker pool under ``root`` and kills its workers on exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+
+from orderflow.config import Settings
+from orderflow.devserver import DevServer, free_port
+from orderflow.store import Store
+from tests.conftest import unique
+from tests.procs import WorkerPool
+from tests.reliability.scenarios import Drill
+
+
+@contextmanager
+def own_server(root: Path, name: str = "temporal") -> Iterator[DevServer]:
+    server = DevServer(
+        port=free_port(),
+        ui_port=None,
+        db_file=root / f"{name}.db",
+        log_file=root / f"{name}.log",
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def fresh_drill(
+    server: DevServer, client: Client, root: Path, name: str
+) -> AsyncIterator[Drill]:
+    data_dir = root / name / "data"
+    store = await Store.open(Settings(data_dir=data_dir).store_url)
+    pool = WorkerPool(server.address, unique(f"drill-{name}"), data_dir, root / name / "logs")
+    try:
+        with pool:
+            yield Drill(client=client, store=store, workers=pool)
+    finally:
+        await store.close()
