@@ -41,9 +41,7 @@ class LocalBaselineWorkflow:
     @workflow.run
     async def run(self, order_id: str) -> str:
         for step in STEPS:
-            await workflow.execute_local_activity(
-                noop, step, start_to_close_timeout=STEP_TIMEOUT
-            )
+            await workflow.execute_local_activity(noop, step, start_to_close_timeout=STEP_TIMEOUT)
         return "COMPLETED"
 
 
