@@ -271,7 +271,7 @@ def render(
         '"before" is the setting\'s default or the code as first written '
         "(`bench/variants.py`).",
         "",
-        "| lever | after / before | metric | ratio | helps | kept |",
+        "| lever | after / before | metric | ratio | after better here | kept |",
         "|---|---|---|---:|---|---|",
     ]
     for c in lever_results:
@@ -313,13 +313,14 @@ def write_outputs(out: Path, report: str, points: list[dict[str, Any]]) -> None:
 KEPT = {
     "server_config_latency": "yes (dev server default)",
     "server_config_throughput": "yes (dev server default)",
-    "attempt_tracking": "yes",
-    "sqlite_write_lock": "yes",
+    "attempt_tracking": "yes: one write per attempt instead of two, batched under load "
+    "(50 concurrent rows: one transaction); within run-to-run noise at this size",
+    "sqlite_write_lock": "yes (in the store)",
     "sqlite_pragmas": "yes (already in the store)",
     "eager_start": "yes (already in start_order)",
     "eager_activities": "yes (SDK default)",
     "sticky_cache": "yes (SDK default)",
-    "poller_autoscaling": "no: SDK default pollers",
+    "poller_autoscaling": "SDK default pollers (autoscaling not better here)",
 }
 
 
