@@ -37,11 +37,21 @@ def own_server(root: Path, name: str = "temporal") -> Iterator[DevServer]:
 
 @asynccontextmanager
 async def fresh_drill(
-    server: DevServer, client: Client, root: Path, name: str
+    server: DevServer,
+    client: Client,
+    root: Path,
+    name: str,
+    worker_env: dict[str, str] | None = None,
 ) -> AsyncIterator[Drill]:
     data_dir = root / name / "data"
     store = await Store.open(Settings(data_dir=data_dir).store_url)
-    pool = WorkerPool(server.address, unique(f"drill-{name}"), data_dir, root / name / "logs")
+    pool = WorkerPool(
+        server.address,
+        unique(f"drill-{name}"),
+        data_dir,
+        root / name / "logs",
+        env=dict(worker_env or {}),
+    )
     try:
         with pool:
             yield Drill(client=client, store=store, workers=pool)

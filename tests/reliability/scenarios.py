@@ -118,11 +118,37 @@ async def final_statuses(
     client: Client, order_ids: Iterable[str], timeout: float = 60.0
 ) -> dict[str, OrderStatus]:
     """Each order's final status (its workflow result), within one overall deadline."""
-    ids = list(order_ids)
-    results = await asyncio.wait_for(
-        asyncio.gather(*(orders.wait_for_order(client, order_id) for order_id in ids)), timeout
-    )
-    return dict(zip(ids, results, strict=True))
+    finals, pending = await _wait_final(client, list(order_ids), timeout)
+    if pending:
+        raise TimeoutError(f"{len(pending)} orders not final after {timeout:g} s")
+    return finals
+
+
+async def settle(
+    client: Client, report: DrillReport, order_ids: list[str], timeout: float
+) -> dict[str, OrderStatus]:
+    """Like :func:`final_statuses`, but orders still running at the deadline become a
+    violation and a figure, and the drill goes on auditing the ones that finished."""
+    finals, pending = await _wait_final(client, order_ids, timeout)
+    if pending:
+        report.figures["not_final"] = len(pending)
+        report.violations.append(
+            f"{len(pending)} of {len(order_ids)} orders not final after {timeout:g} s"
+        )
+    return finals
+
+
+async def _wait_final(
+    client: Client, ids: list[str], timeout: float
+) -> tuple[dict[str, OrderStatus], list[str]]:
+    waits = {i: asyncio.ensure_future(orders.wait_for_order(client, i)) for i in ids}
+    await asyncio.wait(waits.values(), timeout=timeout)
+    pending = [i for i, wait in waits.items() if not wait.done()]
+    for order_id in pending:
+        waits[order_id].cancel()
+    await asyncio.gather(*waits.values(), return_exceptions=True)
+    finals = {i: wait.result() for i, wait in waits.items() if i not in pending}
+    return finals, pending
 
 
 async def audit_money(
@@ -210,7 +236,7 @@ async def worker_killed_mid_payment(
         worker.kill()
         report.kills += 1
         worker = await drill.workers.spawn_ready(drill.client)
-    finals = await final_statuses(drill.client, ids, timeout=30 + 10 * kills)
+    finals = await settle(drill.client, report, ids, timeout=30 + 10 * kills)
     await audit_money(drill.store, report, finals)
     for order_id, status in finals.items():
         report.check(status.state == OrderState.COMPLETED, f"{order_id} ended {status.state}")
@@ -278,7 +304,7 @@ async def worker_killed_at_random(
         worker.kill()
         report.kills += 1
         worker = await drill.workers.spawn_ready(drill.client)
-    finals = await final_statuses(drill.client, ids, timeout=60 + 15 * kills)
+    finals = await settle(drill.client, report, ids, timeout=60 + 15 * kills)
     await audit_money(drill.store, report, finals)
     for order_id, status in finals.items():
         report.check(status.state == OrderState.COMPLETED, f"{order_id} ended {status.state}")
@@ -362,7 +388,7 @@ async def dev_server_killed(
     if not any(worker.alive for worker in drill.workers.workers):
         report.violations.append("the worker process died while the server was down")
         await drill.workers.spawn_ready(drill.client)
-    finals = await final_statuses(drill.client, ids, timeout=60)
+    finals = await settle(drill.client, report, ids, timeout=60)
     await audit_money(drill.store, report, finals)
     for order_id, status in finals.items():
         report.check(status.state == OrderState.COMPLETED, f"{order_id} ended {status.state}")
@@ -404,7 +430,7 @@ async def no_oversell(
     try:
         await asyncio.gather(*(place(drill, order_request(i, sku)) for i in ids))
         report.workflow_ids = [order_workflow_id(i) for i in ids]
-        finals = await final_statuses(drill.client, ids, timeout=120)
+        finals = await settle(drill.client, report, ids, timeout=60 + 0.5 * orders_count)
     finally:
         done.set()
         await watcher
@@ -500,9 +526,12 @@ async def cancel_races(
         )
 
     await asyncio.gather(*(run_one(index, order_id) for index, order_id in enumerate(ids)))
-    finals = await final_statuses(drill.client, ids, timeout=60)
+    finals = await settle(drill.client, report, ids, timeout=60)
     await audit_money(drill.store, report, finals)
-    for index, (order_id, status) in enumerate(finals.items()):
+    for index, order_id in enumerate(ids):
+        if order_id not in finals:
+            continue  # counted by settle()
+        status = finals[order_id]
         accepted = answers[order_id].count("accepted")
         stock = await drill.store.stock(f"{prefix}-{index}-sku"[:32])
         report.check(accepted <= 1, f"{order_id}: {accepted} cancels accepted")
@@ -544,7 +573,7 @@ async def idempotent_create(
     report.figures["creates_sent"] = repeats
     report.figures["created"] = sum(created)
     report.check(sum(created) == 1, f"{sum(created)} of {repeats} creates started a workflow")
-    finals = await final_statuses(drill.client, [prefix], timeout=30)
+    finals = await settle(drill.client, report, [prefix], timeout=30)
     await audit_money(drill.store, report, finals)
     report.check(
         finals[prefix].state == OrderState.COMPLETED, f"order ended {finals[prefix].state}"
