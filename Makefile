@@ -25,8 +25,11 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest
 
+# Jupyter refuses to start as root (containers, this kind of dev box) unless told so.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: venv
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_ROOT) notebooks/
 
 lint: venv
 	$(BIN)/ruff check .

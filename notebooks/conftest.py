@@ -24,6 +24,11 @@ import pytest
 
 from orderflow.devserver import free_port
 
+# Worked solutions are run by the tests that check them (tests/test_exercises.py,
+# tests/test_teaching.py); a solution that is itself a pytest test (07's) needs the
+# teaching testkit's fixtures and must not be collected on its own.
+collect_ignore_glob = ["solutions/*"]
+
 SANITIZE_FILE = Path(__file__).with_name("nbval_sanitize.cfg")
 _ENV_VARS = ("TEMPORAL_ADDRESS", "ORDERFLOW_UI_PORT", "ORDERFLOW_DATA_DIR", "TEMPORAL_PROFILE")
 _data_dirs: list[str] = []

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -395,6 +396,101 @@ def products(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     table = Table("sku", "name", "price", "stock")
     for product in catalog:
         table.add_row(product.sku, product.name, str(product.price), str(product.stock))
+    out.print(table)
+
+
+# --- load ---------------------------------------------------------------------------------
+
+
+class Via(StrEnum):
+    client = "client"
+    api = "api"
+
+
+@app.command()
+def loadgen(
+    count: Annotated[
+        int, typer.Option("--orders", min=1, max=100_000, help="Orders to place.")
+    ] = 100,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=1000, help="Orders in flight at once.")
+    ] = 10,
+    via: Annotated[
+        Via, typer.Option(help="Temporal client directly, or the HTTP API.")
+    ] = Via.client,
+    fault_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of orders carrying a fault plan.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed choosing the faulted orders.")] = 0,
+    api_url: Annotated[
+        str | None, typer.Option(help="API base URL (default: the configured API host/port).")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow non-local Temporal/API targets.")
+    ] = False,
+    address: AddressOpt = None,
+    namespace: NamespaceOpt = None,
+    task_queue: TaskQueueOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Place N orders, C at a time, against a running worker; print throughput and latency."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from orderflow import loadgen as lg
+
+    settings = _settings(address, namespace, task_queue, data_dir)
+    url = api_url or f"http://{settings.api_host}:{settings.api_port}"
+
+    async def run() -> lg.LoadResult:
+        lg.check_local(settings.address, "Temporal address", allow_remote=allow_remote)
+        if via == Via.api:
+            lg.check_local(url, "API URL", allow_remote=allow_remote)
+        client = await orders.connect(settings)
+        if not await lg.pollers_present(client, settings.task_queue):
+            raise CliError(
+                f"no worker polls task queue {settings.task_queue!r} on {settings.address}: "
+                "start `orderflow up` or `orderflow worker` first"
+            )
+        store = await Store.open(settings.store_url)
+        columns = ("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn())  # fmt: skip
+        try:
+            with Progress(*columns, console=err, transient=as_json) as bar:
+                task = bar.add_task(f"orders via {via.value}", total=count)
+                return await lg.run_load(
+                    client,
+                    store,
+                    orders=count,
+                    concurrency=concurrency,
+                    task_queue=settings.task_queue,
+                    via=via.value,
+                    api_url=url,
+                    fault_rate=fault_rate,
+                    seed=seed,
+                    allow_remote=allow_remote,
+                    progress=lambda done, _total: bar.update(task, completed=done),
+                )
+        finally:
+            await store.close()
+
+    try:
+        result = _run(run)
+    except lg.LoadgenError as error:
+        raise CliError(str(error)) from error
+    if as_json:
+        _echo_json(result.summary())
+        return
+    table = Table("metric", "value", title=f"loadgen: {result.orders} orders via {result.via}")
+    table.add_row("concurrency", str(result.concurrency))
+    table.add_row("seconds", f"{result.seconds:.2f}")
+    table.add_row("orders/s", f"{result.throughput_per_s:.1f}")
+    for name in ("p50_ms", "p95_ms", "p99_ms"):
+        table.add_row(f"latency {name[:3]}", f"{getattr(result, name):.0f} ms")
+    for state, n in result.by_state.items():
+        table.add_row(f"state {state}", str(n))
+    for reason, n in result.by_reason.items():
+        table.add_row(f"reason {reason}", str(n))
     out.print(table)
 
 

@@ -159,9 +159,21 @@ def order_handle(client: Client, order_id: str) -> WorkflowHandle[Any, OrderStat
 
 
 async def get_status(client: Client, order_id: str) -> OrderStatus:
-    """The order as its workflow reports it (``status`` Query)."""
+    """The order now: the ``status`` Query while it runs, its result once it completed.
+
+    Why not always the Query: querying a closed workflow makes a worker fetch and replay its
+    whole history (closed workflows leave the worker's cache), which is slow under load and
+    impossible while no worker runs. The workflow returns its final ``OrderStatus`` (what the
+    Query would answer), kept in the close event. Describe first: asking for the result of a
+    *running* workflow would wait until it closes.
+    """
+    handle = order_handle(client, order_id)
     try:
-        return await order_handle(client, order_id).query(STATUS_QUERY, result_type=OrderStatus)
+        description = await handle.describe()
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.result(follow_runs=False)
+        # Running, or closed without a result (terminated, timed out): ask the workflow.
+        return await handle.query(STATUS_QUERY, result_type=OrderStatus)
     except RPCError as error:
         if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise OrderNotFoundError(order_id) from error

@@ -178,6 +178,11 @@ class OrderRequest(_Strict):
     step_delay: float = Field(0.0, ge=0.0, le=60.0)
     faults: FaultPlan | None = None
     retry: RetrySettings | None = None
+    local_activities: bool | None = Field(
+        None,
+        description="Run the three steps as local activities: lower latency, less history "
+        "(see docs/performance.md). Off unless set.",
+    )
 
     @model_validator(mode="after")
     def _unique_skus(self) -> OrderRequest:

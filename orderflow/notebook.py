@@ -17,6 +17,9 @@ Lifecycle rules (why it is built this way):
   enough: Jupyter and nbval SIGKILL kernels, and no Python code runs then. After a kernel
   restart, a server that still answers (for example one of ``orderflow up``) is reused;
   one still shutting down is waited for and replaced.
+- **The server belongs to the kernel that started it.** A second notebook started while
+  the first runs reuses that server and loses it when the first kernel stops; for several
+  notebooks at once, run ``orderflow devserver`` (or ``make run``) in a terminal first.
 - **No nest-asyncio.** IPython runs cells with top-level ``await`` on the kernel's loop, and
   every helper here is a coroutine, so nothing synchronous ever has to block on the running
   loop (the only case nest-asyncio exists for). Widget callbacks, which are synchronous,
@@ -54,6 +57,7 @@ from orderflow.client import TemporalUnavailableError, connect
 from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServer, for_settings, free_port, is_listening, split_address
 from orderflow.models import (
+    TASK_QUEUE,
     FaultPlan,
     OrderRequest,
     OrderStatus,
@@ -72,6 +76,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_IDENTITY = "notebook-worker"
+NOTEBOOK_TASK_QUEUE = f"{TASK_QUEUE}-notebook"
+"""The notebooks' own task queue (unless ``ORDERFLOW_TASK_QUEUE`` says otherwise): with
+``make run`` going on the same server, its worker polls ``orderflow`` with another store
+(the data dir is relative to the working directory) and would otherwise take the notebook's
+orders, and keep them moving while a tutorial has stopped its own worker."""
 LOG_FILE = "notebook.log"
 REUSE_TIMEOUT = 15.0
 """How long to wait for a server left by a previous kernel to either answer or go away."""
@@ -332,6 +341,8 @@ async def start(
         _current.worker.start()  # no-op when running; revives it after stop_worker()
         return _current
     settings = settings or get_settings()
+    if "task_queue" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"task_queue": NOTEBOOK_TASK_QUEUE})
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(settings)
     server: DevServer | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import pytest
@@ -156,8 +155,12 @@ async def test_auto_refresh_follows_the_order_to_its_end(
         console.order_id.value = order_id
         console.step_delay.value = 0.3
         await click(console, console.create_button)
+
+        async def shown_status():
+            return console.selected_status  # only the console's own timer updates it
+
         await eventually(
-            lambda: asyncio.sleep(0, console.selected_status),
+            shown_status,
             lambda status: status is not None and status.state == OrderState.COMPLETED,
             what="the panel to show COMPLETED without a manual refresh",
         )

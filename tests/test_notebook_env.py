@@ -166,3 +166,25 @@ async def test_unreachable_temporal_is_a_clear_error_and_leaves_nothing(tmp_path
 
     assert notebook.current() is None
     assert logging.getLogger("temporalio").handlers == handlers_before
+
+
+async def test_notebooks_use_their_own_task_queue_unless_configured(dev_server, data_dir):
+    """A `make run` worker on the same server polls `orderflow` with another store: it
+    must not take the notebook's orders."""
+    defaults = Settings(temporal_address=dev_server.address, data_dir=data_dir)
+    env = await notebook.start(defaults, ui=False)
+    try:
+        assert env.task_queue == notebook.NOTEBOOK_TASK_QUEUE == "orderflow-notebook"
+        await env.restock("nb-queue-mug", 1)
+        order_id = await env.place_order("nb-queue-mug")
+        assert (await env.wait(order_id)).state == OrderState.COMPLETED
+        attempts = await env.attempts(order_id)
+        assert set(attempts.worker) == {notebook.DEFAULT_IDENTITY}
+    finally:
+        await env.stop()
+    explicit = Settings(temporal_address=dev_server.address, data_dir=data_dir, task_queue="q1")
+    env = await notebook.start(explicit, ui=False)
+    try:
+        assert env.task_queue == "q1"
+    finally:
+        await env.stop()

@@ -12,8 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
 
 from orderflow import client as orders
 from orderflow.api_routes.deps import ClientDep, OrderIdPath, SettingsDep, StoreDep
@@ -111,28 +109,6 @@ async def list_orders(
 @router.get("/{orderId}", responses=_ERRORS)
 async def get_order(order_id: OrderIdPath, client: ClientDep) -> OrderStatus:
     """The order as its workflow sees it now (``status`` Query, or the result once closed)."""
-    return await current_status(client, order_id)
-
-
-async def current_status(client: Client, order_id: str) -> OrderStatus:
-    """An open order answers the ``status`` Query; a completed one is read from its result.
-
-    Why: a Query of a closed workflow makes a worker fetch and replay the whole history
-    (closed workflows leave the worker's cache), which timed out under 50 concurrent clients
-    and cannot work while no worker runs. The workflow returns its final ``OrderStatus`` (what
-    the Query would answer) and Temporal keeps it in the close event. Describe first: asking
-    for the close event of a *running* workflow long-polls until it closes.
-    """
-    handle = orders.order_handle(client, order_id)
-    try:
-        description = await handle.describe()
-    except RPCError as error:
-        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise orders.OrderNotFoundError(order_id) from error
-        raise
-    if description.status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result(follow_runs=False)
-    # Running, or closed without a result (terminated, timed out): ask the workflow.
     return await orders.get_status(client, order_id)
 
 

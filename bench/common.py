@@ -1,0 +1,374 @@
+"""Shared machinery of the benchmarks: dev servers, workers, interleaved runs, tables.
+
+Every comparison runs its cases **interleaved in one process on the same machine and
+moment** (A, B, then B, A, ...), because this 2-core machine is shared and noisy:
+absolute numbers drift by tens of percent between minutes, ratios measured side by side
+much less. Reported figures are medians over rounds; the ratio is the median of the
+per-round ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import statistics
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench import baseline
+from orderflow import loadgen
+from orderflow.activities import OrderActivities
+from orderflow.client import connect
+from orderflow.config import Settings
+from orderflow.devserver import LOW_LATENCY_CONFIG, DevServer, free_port
+from orderflow.loadgen import LoadResult, Outcome
+from orderflow.models import WORKFLOW_TYPE, OrderRequest
+from orderflow.store import Store
+from orderflow.worker import build_worker
+from orderflow.workflows import OrderWorkflow
+
+console = Console()
+
+# Activity failures and worker start-up chatter are not what a benchmark reports.
+logging.getLogger("temporalio").setLevel(logging.ERROR)
+
+
+@dataclass
+class Env:
+    """One dev server, a client and an orderflow store, for the length of a benchmark."""
+
+    server: DevServer
+    client: Client
+    store: Store
+    data_dir: Path
+
+
+@asynccontextmanager
+async def open_env(
+    *, in_memory: bool = False, dynamic_config: dict[str, str] | None = None
+) -> AsyncIterator[Env]:
+    """A throwaway dev server (file-backed with WAL unless ``in_memory``) on free ports."""
+    with tempfile.TemporaryDirectory(prefix="orderflow-bench-") as tmp:
+        data_dir = Path(tmp)
+        server = DevServer(
+            port=free_port(),
+            ui_port=None,
+            db_file=None if in_memory else data_dir / "temporal.db",
+            log_file=data_dir / "temporal.log",
+            dynamic_config=dict(LOW_LATENCY_CONFIG if dynamic_config is None else dynamic_config),
+        )
+        await server.astart()
+        try:
+            settings = Settings(temporal_address=server.address, data_dir=data_dir)
+            client = await connect(settings)
+            store = await Store.open(settings.store_url)
+            try:
+                yield Env(server, client, store, data_dir)
+            finally:
+                await store.close()
+        finally:
+            await server.astop()
+
+
+def order_worker(
+    env: Env,
+    task_queue: str,
+    *,
+    store: Store | None = None,
+    tracking: str = "group",
+    **options: Any,
+) -> Worker:
+    """The real order worker (``build_worker``), or a variant of its attempt tracking:
+    ``tracking="two-write"`` (as first written, see ``bench/variants.py``) or ``"none"``."""
+    from bench.variants import TwoWriteAttemptTracking
+
+    store = store or env.store
+    if tracking == "group":
+        return build_worker(env.client, store, task_queue=task_queue, **options)
+    interceptors = [TwoWriteAttemptTracking(store)] if tracking == "two-write" else []
+    return Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=OrderActivities(store).all(),
+        interceptors=interceptors,
+        **options,
+    )
+
+
+def baseline_worker(env: Env, task_queue: str, **options: Any) -> Worker:
+    return Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=baseline.WORKFLOWS,
+        activities=baseline.ACTIVITIES,
+        **options,
+    )
+
+
+@asynccontextmanager
+async def running(*workers: Worker) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield
+
+
+# --- one measured run ------------------------------------------------------------------
+
+
+async def run_orders(
+    env: Env,
+    task_queue: str,
+    orders: int,
+    concurrency: int,
+    *,
+    store: Store | None = None,
+    **extra: Any,
+) -> LoadResult:
+    """Real orders through the package's own path (``loadgen.run_load``); ``extra`` goes
+    into every create payload (``local_activities=True``)."""
+    return await loadgen.run_load(
+        env.client,
+        store or env.store,
+        orders=orders,
+        concurrency=concurrency,
+        task_queue=task_queue,
+        extra=extra,
+    )
+
+
+async def run_orders_direct(
+    env: Env, task_queue: str, orders: int, concurrency: int, *, eager: bool = True, **extra: Any
+) -> LoadResult:
+    """Orders started with ``client.start_workflow`` directly (to vary start options)."""
+    run_id = uuid.uuid4().hex[:8]
+    sku = f"bench-{run_id}"
+    await env.store.put_product(sku, "bench item", Decimal("1.00"), orders)
+
+    async def unit(index: int) -> Outcome:
+        request = OrderRequest.model_validate(
+            {
+                "order_id": f"bd-{run_id}-{index}",
+                "customer_id": "bench",
+                "items": [{"sku": sku, "quantity": 1}],
+                **extra,
+            }
+        )
+        handle = await env.client.start_workflow(
+            WORKFLOW_TYPE,
+            request,
+            id=request.workflow_id,
+            task_queue=task_queue,
+            request_eager_start=eager,
+        )
+        final = await handle.result()
+        return str(final["state"] if isinstance(final, dict) else final.state), None
+
+    return await loadgen.drive(unit, orders=orders, concurrency=concurrency)
+
+
+async def run_baseline(
+    env: Env, task_queue: str, orders: int, concurrency: int, *, local: bool = False
+) -> LoadResult:
+    """The three-no-op workflow, started the same way (eager start), timed the same way."""
+    run_id = uuid.uuid4().hex[:8]
+    workflow = baseline.LOCAL_BASELINE_WORKFLOW if local else baseline.BASELINE_WORKFLOW
+
+    async def unit(index: int) -> Outcome:
+        state = await env.client.execute_workflow(
+            workflow,
+            f"{run_id}-{index}",
+            id=f"baseline-{run_id}-{index}",
+            task_queue=task_queue,
+            request_eager_start=True,
+        )
+        return str(state), None
+
+    return await loadgen.drive(unit, orders=orders, concurrency=concurrency)
+
+
+# --- interleaving and reporting ---------------------------------------------------------
+
+Case = Callable[[], Awaitable[LoadResult]]
+
+
+async def interleave(cases: dict[str, Case], rounds: int, *, warmup: bool = True) -> Results:
+    """Run every case once per round, alternating the order between rounds (ABBA...)."""
+    names = list(cases)
+    if warmup:
+        for name in names:
+            await cases[name]()
+    results: dict[str, list[LoadResult]] = {name: [] for name in names}
+    for round_no in range(rounds):
+        order = names if round_no % 2 == 0 else list(reversed(names))
+        for name in order:
+            results[name].append(await cases[name]())
+    return Results(results)
+
+
+@dataclass
+class Results:
+    runs: dict[str, list[LoadResult]]
+
+    def median(self, name: str, metric: str) -> float:
+        return float(statistics.median(getattr(run, metric) for run in self.runs[name]))
+
+    def ratio(self, a: str, b: str, metric: str) -> float:
+        """Median over rounds of ``metric(a) / metric(b)`` measured in the same round."""
+        pairs = zip(self.runs[a], self.runs[b], strict=True)
+        return round(
+            statistics.median(getattr(x, metric) / getattr(y, metric) for x, y in pairs), 3
+        )
+
+    def states(self, name: str) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for run in self.runs[name]:
+            for state, count in run.by_state.items():
+                total[state] = total.get(state, 0) + count
+        return total
+
+
+@dataclass
+class Comparison:
+    """One benchmark's outcome: its table rows and its headline ratio against a target."""
+
+    name: str
+    title: str
+    metric: str
+    a: str
+    b: str
+    ratio: float
+    target: str
+    meets: bool | None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "metric": self.metric,
+            "a": self.a,
+            "b": self.b,
+            "ratio": self.ratio,
+            "target": self.target,
+            "meets": self.meets,
+            "rows": self.rows,
+            "params": self.params,
+        }
+
+
+def compare(
+    name: str,
+    title: str,
+    results: Results,
+    *,
+    a: str,
+    b: str,
+    metric: str,
+    target: tuple[str, float] | None,
+    params: dict[str, Any],
+) -> Comparison:
+    ratio = results.ratio(a, b, metric)
+    meets: bool | None = None
+    if target is not None:
+        op, bound = target
+        meets = ratio >= bound if op == ">=" else ratio <= bound
+    rows = [
+        {
+            "case": case,
+            "throughput_per_s": results.median(case, "throughput_per_s"),
+            "p50_ms": results.median(case, "p50_ms"),
+            "p99_ms": results.median(case, "p99_ms"),
+            "rounds": len(results.runs[case]),
+            "states": results.states(case),
+        }
+        for case in results.runs
+    ]
+    shown = f"{target[0]} {target[1]:g}" if target else "none"
+    return Comparison(name, title, metric, a, b, ratio, shown, meets, rows=rows, params=params)
+
+
+def show(comparison: Comparison, *, as_json: bool = False) -> None:
+    """Print the table and the ratio line (or one JSON object)."""
+    if as_json:
+        print(json.dumps(comparison.as_dict()))
+        return
+    table = Table(
+        "case", "done/s", "p50 ms", "p99 ms", "rounds", "final states",
+        title=f"{comparison.title} ({_params(comparison.params)})",
+    )  # fmt: skip
+    for row in comparison.rows:
+        table.add_row(
+            row["case"],
+            f"{row['throughput_per_s']:.1f}",
+            f"{row['p50_ms']:.0f}",
+            f"{row['p99_ms']:.0f}",
+            str(row["rounds"]),
+            ", ".join(f"{k} {v}" for k, v in sorted(row["states"].items())),
+        )
+    console.print(table)
+    verdict = {True: "[green]meets[/]", False: "[red]misses[/]", None: ""}[comparison.meets]
+    console.print(
+        f"ratio {comparison.a} / {comparison.b} ({comparison.metric}, median of rounds): "
+        f"[bold]{comparison.ratio:.2f}x[/]  target {comparison.target}  {verdict}"
+    )
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in params.items())
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on (they mean little without it)."""
+    import os
+
+    import temporalio
+
+    from orderflow.devserver import temporal_binary
+
+    cpu = platform.processor() or platform.machine()
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import subprocess
+
+    version = subprocess.run(
+        [temporal_binary(), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "cpu": model or cpu,
+        "cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "temporalio": temporalio.__version__,
+        "temporal": version,
+    }
+
+
+def common_args(parser: Any, *, orders: int, concurrency: int, rounds: int) -> None:
+    parser.add_argument("--orders", type=int, default=orders, help="workflows per run")
+    parser.add_argument("--concurrency", type=int, default=concurrency, help="in flight")
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def queue(name: str) -> str:
+    return f"bench-{name}-{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,85 @@
+"""``local_activities``: the order's steps as local activities (the latency option).
+
+Same business outcome as the default (stock, money, attempts), but the history shows
+local-activity markers instead of scheduled activity tasks. The default stays remote.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from orderflow import client as orders
+from orderflow.models import OrderRequest, OrderState, StepStatus
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def place(client, store, settings, order_id, sku, **extra) -> OrderRequest:
+    request = OrderRequest.model_validate(
+        {"order_id": order_id, "customer_id": "cust-local", "items": [{"sku": sku, "quantity": 2}]}
+        | extra
+    )
+    started, created = await orders.start_order(
+        client, request, store=store, task_queue=settings.task_queue
+    )
+    assert created
+    return started
+
+
+async def event_types(client, workflow_id: str) -> list[int]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return [event.event_type for event in history.events]
+
+
+@pytest.mark.parametrize("local", [True, None])
+async def test_steps_run_local_only_when_asked(client, store, settings, order_id, product, local):
+    sku = await product(stock=5, price="4.00")
+    started = await place(client, store, settings, order_id, sku, local_activities=local)
+
+    final = await orders.wait_for_order(client, order_id)
+
+    assert final.state == OrderState.COMPLETED
+    assert [step.status for step in final.steps] == [StepStatus.COMPLETED] * 3
+    assert await store.stock(sku) == 3
+    assert await store.net_charged(started.workflow_id) == Decimal("8.00")
+    attempts = await store.attempts(started.workflow_id)
+    assert [(a.step, a.outcome) for a in attempts] == [
+        ("reserve_inventory", "completed"),
+        ("charge_payment", "completed"),
+        ("notify_customer", "completed"),
+    ]
+    types = await event_types(client, started.workflow_id)
+    scheduled = types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+    markers = types.count(EventType.EVENT_TYPE_MARKER_RECORDED)
+    assert (scheduled, markers) == ((0, 3) if local else (3, 0))
+
+
+async def test_local_steps_retry_and_compensate(client, store, settings, order_id, product):
+    sku = await product(stock=5)
+    started = await place(
+        client,
+        store,
+        settings,
+        order_id,
+        sku,
+        local_activities=True,
+        faults={"reserve_inventory": {"fail_first_n": 1}, "charge_payment": {"permanent": True}},
+        retry={"initial_interval": 0.1, "backoff_coefficient": 1.0, "maximum_interval": 0.2},
+    )
+
+    final = await orders.wait_for_order(client, order_id)
+
+    assert final.state == OrderState.FAILED
+    assert final.error == "card declined by the issuer"
+    assert final.step("reserve_inventory").status == StepStatus.COMPENSATED
+    assert await store.stock(sku) == 5
+    assert await store.net_charged(started.workflow_id) == Decimal("0")
+    attempts = [(a.step, a.attempt, a.outcome) for a in await store.attempts(started.workflow_id)]
+    assert attempts[:3] == [
+        ("reserve_inventory", 1, "failed"),
+        ("reserve_inventory", 2, "completed"),
+        ("charge_payment", 1, "failed"),
+    ]
