@@ -181,7 +181,8 @@ def _retry_budget(settings: RetrySettings, attempts: int) -> float:
         min(settings.initial_interval * settings.backoff_coefficient**n, settings.maximum_interval)
         for n in range(max(attempts - 1, 0))
     )
-    return sum(max(wait, 1.0) for wait in waits)  # the dev server waits about 1 s at least
+    # At least 1 s each: a server with default settings fires timers up to ~1 s late.
+    return sum(max(wait, 1.0) for wait in waits)
 
 
 # --- 03: cancel while the payment is being retried ----------------------------------
