@@ -148,12 +148,20 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, request: OrderRequest) -> OrderStatus:
+        return await self._saga()
+
+    async def _steps(self) -> None:
+        """The business sequence (the tutorials' workflow variants override only this)."""
+        reservation = await self._reserve_inventory()
+        await self._charge_payment(reservation.total)
+        await self._notify_customer()
+
+    async def _saga(self) -> OrderStatus:
+        """Run the steps; on a cancel or a failed step, compensate what was done."""
         workflow.logger.info("order %s: received", self._order_id)
         self._set_state(OrderState.PROCESSING)
         try:
-            reservation = await self._reserve_inventory()
-            await self._charge_payment(reservation.total)
-            await self._notify_customer()
+            await self._steps()
             self._stop_if_cancel_requested()
         except _CancelRequested:
             workflow.logger.info(

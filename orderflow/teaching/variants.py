@@ -24,7 +24,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from orderflow.models import (
@@ -35,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         StepName,
         StepStatus,
     )
-    from orderflow.workflows import OrderWorkflow, _CancelRequested, describe_failure
+    from orderflow.workflows import OrderWorkflow
 
 NOTIFY_FIRST_PATCH = "notify-before-charge"
 """Patch id of the tutorial's change. Once recorded in a history it must never be reused."""
@@ -48,37 +47,13 @@ COOLING_OFF = timedelta(seconds=1)
 
 
 class StepsOrderWorkflow(OrderWorkflow):
-    """``OrderWorkflow.run`` with its business sequence pulled out into :meth:`_steps`.
+    """Base of the variants: ``OrderWorkflow`` with its business sequence in ``_steps``.
 
     Not a workflow definition itself (no ``@workflow.defn``): each variant below declares
-    its own ``run`` (the SDK wants it on the class) and overrides only ``_steps``. The
-    saga around the steps is the same as the original's, so a variant that keeps the
-    original sequence issues exactly the same commands.
+    its own ``run`` (the SDK wants it on the class) and overrides only ``_steps``. The saga
+    around the steps (``OrderWorkflow._saga``) is the original's, so a variant that keeps
+    the original sequence issues exactly the same commands.
     """
-
-    async def _steps(self) -> None:
-        """The original sequence: reserve -> charge -> notify."""
-        reservation = await self._reserve_inventory()
-        await self._charge_payment(reservation.total)
-        await self._notify_customer()
-
-    async def _saga(self) -> OrderStatus:
-        workflow.logger.info("order %s: received (%s)", self._order_id, type(self).__name__)
-        self._set_state(OrderState.PROCESSING)
-        try:
-            await self._steps()
-            self._stop_if_cancel_requested()
-        except _CancelRequested:
-            await self._compensate()
-            self._finish(OrderState.CANCELLED)
-        except ActivityError as error:
-            self._status.error = describe_failure(error)
-            workflow.logger.warning("order %s: failed: %s", self._order_id, self._status.error)
-            await self._compensate()
-            self._finish(OrderState.FAILED)
-        else:
-            self._finish(OrderState.COMPLETED)
-        return self._status
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
