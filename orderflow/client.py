@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from temporalio.client import (
@@ -158,6 +159,20 @@ def order_handle(client: Client, order_id: str) -> WorkflowHandle[Any, OrderStat
     return client.get_workflow_handle(order_workflow_id(order_id), result_type=OrderStatus)
 
 
+@contextmanager
+def _missing_order(
+    order_id: str,
+    statuses: tuple[RPCStatusCode, ...] = (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT),
+) -> Iterator[None]:
+    """Turn Temporal's "no such workflow" answer into :class:`OrderNotFoundError`."""
+    try:
+        yield
+    except RPCError as error:
+        if error.status in statuses:
+            raise OrderNotFoundError(order_id) from error
+        raise
+
+
 async def get_status(client: Client, order_id: str) -> OrderStatus:
     """The order now: the ``status`` Query while it runs, its result once it completed.
 
@@ -168,16 +183,12 @@ async def get_status(client: Client, order_id: str) -> OrderStatus:
     *running* workflow would wait until it closes.
     """
     handle = order_handle(client, order_id)
-    try:
+    with _missing_order(order_id):
         description = await handle.describe()
         if description.status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result(follow_runs=False)
         # Running, or closed without a result (terminated, timed out): ask the workflow.
         return await handle.query(STATUS_QUERY, result_type=OrderStatus)
-    except RPCError as error:
-        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise OrderNotFoundError(order_id) from error
-        raise
 
 
 async def wait_for_order(client: Client, order_id: str) -> OrderStatus:
@@ -210,12 +221,8 @@ async def cancel_order(client: Client, order_id: str, reason: str = "") -> Order
 
 async def signal_cancel(client: Client, order_id: str, reason: str = "") -> None:
     """Cancel fire-and-forget (Signal): no answer, ignored by a settled order."""
-    try:
+    with _missing_order(order_id, statuses=(RPCStatusCode.NOT_FOUND,)):
         await order_handle(client, order_id).signal(CANCEL_SIGNAL, reason or "cancelled by request")
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise OrderNotFoundError(order_id) from error
-        raise
 
 
 _CLOSED_STATES = {
@@ -255,12 +262,8 @@ async def list_orders(client: Client, limit: int = 50) -> list[OrderSummary]:
 
 async def describe_workflow(client: Client, workflow_id: str) -> dict[str, Any]:
     """Temporal's own view of an execution (the original system's status route)."""
-    try:
+    with _missing_order(order_id_from_workflow_id(workflow_id)):
         description = await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as error:
-        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise OrderNotFoundError(order_id_from_workflow_id(workflow_id)) from error
-        raise
     status = description.status
     return {
         "workflow_id": description.id,
