@@ -3,7 +3,7 @@
 
     python -m bench.api --requests 300 --concurrency 50 --rounds 3
 
-The API (uvicorn + FastAPI, ``orderflow.service.ApiServer``), the worker and the load
+The API (uvicorn + FastAPI, ``orderflow.api.server.ApiServer``), the worker and the load
 driver share this process and the dev server, as in ``orderflow up``. The ratio reported
 is POST p50 over ``start_order`` p50 (the cost of the HTTP layer); GET is shown the same
 way against the ``status`` Query. No target: the issue asks for the figures.
@@ -29,16 +29,15 @@ from bench.common import (
     running,
     show,
 )
-from orderflow import client as order_client
 from orderflow import loadgen
+from orderflow.api.server import ApiServer
 from orderflow.config import Settings
 from orderflow.devserver import free_port
 from orderflow.loadgen import LoadResult, Outcome
 from orderflow.models import OrderRequest
-from orderflow.service import ApiServer
 
-POST, START = "POST /api/orders", "start_order (client)"
-GET, QUERY = "GET /api/orders/{id}", "get_status (client Query)"
+POST, START = "POST /api/orders", "Orders.place (client)"
+GET, QUERY = "GET /api/orders/{id}", "Orders.status (client Query)"
 
 
 def _payloads(sku: str, count: int) -> list[dict[str, object]]:
@@ -60,7 +59,7 @@ async def measure(requests: int = 300, concurrency: int = 50, rounds: int = 3) -
             api_port=free_port(),
         )
         async with running(order_worker(env, task_queue)):
-            api = await ApiServer(settings, env.client, env.store).start()
+            api = await ApiServer(settings, env.orders(task_queue)).start()
             try:
                 limits = httpx.Limits(max_connections=concurrency)
                 base = f"http://{settings.api_host}:{settings.api_port}"
@@ -78,6 +77,7 @@ async def _measure(
     concurrency: int,
     rounds: int,
 ) -> list[Comparison]:
+    orders = env.orders(task_queue)
     sku = f"api-bench-{uuid.uuid4().hex[:6]}"
     await env.store.put_product(sku, "api bench item", Decimal("1.00"), 1_000_000)
     created: list[str] = []
@@ -96,18 +96,15 @@ async def _measure(
         payloads = _payloads(sku, requests)
 
         async def unit(index: int) -> Outcome:
-            request = OrderRequest.model_validate(payloads[index])
-            await order_client.start_order(
-                env.client, request, store=env.store, task_queue=task_queue
-            )
-            created.append(request.order_id or "")
+            placed = await orders.place(OrderRequest.model_validate(payloads[index]))
+            created.append(placed.order_id)
             return "started", None
 
         return await loadgen.drive(unit, orders=requests, concurrency=concurrency)
 
     writes = await interleave({POST: post_run, START: start_run}, rounds)
     for order_id in created[-concurrency:]:  # let the last ones finish: GETs then see steady state
-        await order_client.wait_for_order(env.client, order_id)
+        await orders.wait(order_id)
     targets = created[-requests:]
 
     async def get_run() -> LoadResult:
@@ -119,7 +116,7 @@ async def _measure(
 
     async def query_run() -> LoadResult:
         async def unit(index: int) -> Outcome:
-            status = await order_client.get_status(env.client, targets[index % len(targets)])
+            status = await orders.status(targets[index % len(targets)])
             return status.state.value, None
 
         return await loadgen.drive(unit, orders=requests, concurrency=concurrency)

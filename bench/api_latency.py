@@ -20,7 +20,6 @@ import itertools
 import os
 import random
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from orderflow.devserver import free_port
+from orderflow.loadgen import percentile
 from orderflow.store import Store
 
 BENCH_SKU = "bench-item"
@@ -140,14 +140,8 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def percentile(values: list[float], q: float) -> float:
-    return (
-        statistics.quantiles(values, n=100, method="inclusive")[q - 1] if q < 100 else max(values)
-    )
-
-
 def row(name: str, latencies: list[float], elapsed: float) -> str:
-    ms = [value * 1000 for value in latencies]
+    ms = sorted(value * 1000 for value in latencies)
     cells = [percentile(ms, 50), percentile(ms, 90), percentile(ms, 99), max(ms)]
     numbers = "".join(f"{cell:>9.1f}" for cell in cells)
     return f"{name:<26}{len(ms):>7}{numbers}{len(ms) / elapsed:>10.1f}"

@@ -30,11 +30,12 @@ from temporalio.worker import Worker
 from bench import baseline
 from orderflow import loadgen
 from orderflow.activities import OrderActivities
-from orderflow.client import connect
 from orderflow.config import Settings
 from orderflow.devserver import LOW_LATENCY_CONFIG, DevServer, free_port
 from orderflow.loadgen import LoadResult, Outcome
 from orderflow.models import WORKFLOW_TYPE, OrderRequest
+from orderflow.orders import Orders
+from orderflow.stack import open_stack
 from orderflow.store import Store
 from orderflow.worker import build_worker
 from orderflow.workflows import OrderWorkflow
@@ -53,6 +54,11 @@ class Env:
     client: Client
     store: Store
     data_dir: Path
+    settings: Settings
+
+    def orders(self, task_queue: str, store: Store | None = None) -> Orders:
+        """The door to orders on ``task_queue`` (the real path every caller takes)."""
+        return Orders(self.client, store or self.store, task_queue=task_queue)
 
 
 @asynccontextmanager
@@ -69,17 +75,9 @@ async def open_env(
             log_file=data_dir / "temporal.log",
             dynamic_config=dict(LOW_LATENCY_CONFIG if dynamic_config is None else dynamic_config),
         )
-        await server.astart()
-        try:
-            settings = Settings(temporal_address=server.address, data_dir=data_dir)
-            client = await connect(settings)
-            store = await Store.open(settings.store_url)
-            try:
-                yield Env(server, client, store, data_dir)
-            finally:
-                await store.close()
-        finally:
-            await server.astop()
+        settings = Settings(data_dir=data_dir)
+        async with open_stack(settings, devserver=server, worker=False) as stack:
+            yield Env(server, stack.client, stack.store, data_dir, stack.settings)
 
 
 def order_worker(
@@ -96,7 +94,7 @@ def order_worker(
 
     store = store or env.store
     if tracking == "group":
-        return build_worker(env.client, store, task_queue=task_queue, **options)
+        return build_worker(env.client, store, env.settings, task_queue=task_queue, **options)
     interceptors = [TwoWriteAttemptTracking(store)] if tracking == "two-write" else []
     return Worker(
         env.client,
@@ -141,12 +139,7 @@ async def run_orders(
     """Real orders through the package's own path (``loadgen.run_load``); ``extra`` goes
     into every create payload (``local_activities=True``)."""
     return await loadgen.run_load(
-        env.client,
-        store or env.store,
-        orders=orders,
-        concurrency=concurrency,
-        task_queue=task_queue,
-        extra=extra,
+        env.orders(task_queue, store), orders=orders, concurrency=concurrency, extra=extra
     )
 
 

@@ -26,10 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orderflow import client as orders
-from orderflow.config import Settings
-from tests.reliability.harness import fresh_drill, own_server
-from tests.reliability.scenarios import (
+from bench.drillkit.harness import fresh_drill, own_server
+from bench.drillkit.scenarios import (
     Drill,
     DrillReport,
     cancel_races,
@@ -40,6 +38,8 @@ from tests.reliability.scenarios import (
     worker_killed_at_random,
     worker_killed_mid_payment,
 )
+from orderflow.config import Settings
+from orderflow.connection import connect
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
 
@@ -77,7 +77,7 @@ async def run_all(
 ) -> list[DrillReport]:
     reports: list[DrillReport] = []
     with own_server(root) as server:
-        client = await orders.connect(Settings(temporal_address=server.address))
+        client = await connect(Settings(temporal_address=server.address))
         plan: list[tuple[str, Callable[[Drill], Awaitable[DrillReport]]]] = [
             ("worker", lambda d: worker_killed_mid_payment(
                 d, orders_count=scale.worker_orders, kills=scale.worker_kills)),
@@ -100,7 +100,7 @@ async def run_all(
     if only and "server" not in only:
         return reports
     with own_server(root, "killed") as server:
-        client = await orders.connect(Settings(temporal_address=server.address))
+        client = await connect(Settings(temporal_address=server.address))
         async with fresh_drill(server, client, root, "server", worker_env) as drill:
             print("drill server ...", flush=True)
             report = await finished(

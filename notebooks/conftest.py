@@ -7,9 +7,8 @@ the kernel starts its own server (which dies with the kernel: nbval SIGKILLs it)
 notebook's fixed order ids start from a clean slate, exactly as in a first run by a learner.
 Nothing is shared with a ``orderflow up`` on 7233/8080 or with other notebooks.
 
-To refresh the committed outputs after changing a notebook, execute it the same way:
-``ORDERFLOW_DATA_DIR=$(mktemp -d) TEMPORAL_ADDRESS=127.0.0.1:17233 ORDERFLOW_UI_PORT=18233
-jupyter nbconvert --to notebook --execute --inplace notebooks/NN_name.ipynb``.
+To refresh the committed outputs after changing a notebook, execute it the same way, with
+fixed ports and no execution timestamps: ``python notebooks/regenerate.py NN``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """The ``orderflow`` command: run the service pieces and place, inspect and cancel orders.
 
-Every command takes its settings from the environment (see ``config.py``); flags override.
+Settings come from the environment (see ``config.py``); the shared options (address,
+namespace, task queue, data dir) are given once, before the command, and override it:
+``orderflow --address HOST:PORT order list``. Each command then only does its own thing,
+through the composition root (:mod:`orderflow.stack`) and the ``Orders`` door.
+
 Expected problems (bad input, unknown order, Temporal unreachable) print one line and exit
 non-zero, never a traceback. Short-lived commands leave through ``os._exit`` after flushing:
 the Temporal SDK can abort at interpreter shutdown ("Fatal Python error:
@@ -22,13 +26,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from orderflow import client as orders
 from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServerError
-from orderflow.models import FINAL_STATES, OrderRequest, OrderStatus
-from orderflow.store import Store
+from orderflow.errors import OrderError
+from orderflow.models import FINAL_STATES, OrderRequest, OrderState, OrderStatus
+from orderflow.orders import Orders
+from orderflow.stack import Stack, open_stack, stop_event
 from orderflow.tracing import shutdown_tracing
 
 T = TypeVar("T")
@@ -50,38 +56,42 @@ class CliError(Exception):
     """An expected failure: printed as one line, exit status 1."""
 
 
-# --- shared options -----------------------------------------------------------------------
-
-AddressOpt = Annotated[
-    str | None, typer.Option("--address", help="Temporal frontend host:port [TEMPORAL_ADDRESS]")
-]
-NamespaceOpt = Annotated[
-    str | None, typer.Option("--namespace", help="Temporal namespace [TEMPORAL_NAMESPACE]")
-]
-TaskQueueOpt = Annotated[
-    str | None, typer.Option("--task-queue", help="Task queue [ORDERFLOW_TASK_QUEUE]")
-]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Store and dev server files [ORDERFLOW_DATA_DIR]")
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _settings(
-    address: str | None = None,
-    namespace: str | None = None,
-    task_queue: str | None = None,
-    data_dir: Path | None = None,
-    **more: Any,
-) -> Settings:
+# --- shared options: one callback, before any command -------------------------------------
+
+
+@app.callback()
+def shared_options(
+    ctx: typer.Context,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Temporal frontend host:port [TEMPORAL_ADDRESS]")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", help="Temporal namespace [TEMPORAL_NAMESPACE]")
+    ] = None,
+    task_queue: Annotated[
+        str | None, typer.Option("--task-queue", help="Task queue [ORDERFLOW_TASK_QUEUE]")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Store and dev server files [ORDERFLOW_DATA_DIR]"),
+    ] = None,
+) -> None:
+    """Durable order processing on Temporal: run the service, place and inspect orders."""
+    ctx.obj = {
+        "temporal_address": address,
+        "temporal_namespace": namespace,
+        "task_queue": task_queue,
+        "data_dir": data_dir,
+    }
+
+
+def _settings(ctx: typer.Context, **more: Any) -> Settings:
+    """The settings: environment, then the shared options, then the command's own flags."""
     try:
-        return get_settings(
-            temporal_address=address,
-            temporal_namespace=namespace,
-            task_queue=task_queue,
-            data_dir=data_dir,
-            **more,
-        )
+        return get_settings(**{**(ctx.obj or {}), **more})
     except ValidationError as error:
         raise CliError(f"invalid setting: {_first_error(error)}") from error
 
@@ -99,8 +109,18 @@ def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
 async def _guarded(coro_fn: Callable[[], Awaitable[T]]) -> T:
     try:
         return await coro_fn()
-    except orders.OrderError as error:
+    except (OrderError, DevServerError) as error:
         raise CliError(str(error)) from error
+
+
+def _with_orders(settings: Settings, action: Callable[[Orders], Awaitable[T]]) -> T:
+    """Connect (no waiting: a short command fails at once), run ``action`` on the door."""
+
+    async def run() -> T:
+        async with open_stack(settings, devserver="never", worker=False, wait=0.0) as stack:
+            return await action(stack.orders)
+
+    return _run(run)
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -120,37 +140,59 @@ def _echo_json(data: Any) -> None:
 # --- long-running processes ---------------------------------------------------------------
 
 
+def _serve(settings: Settings, announce: Callable[[Stack], None], **pieces: Any) -> None:
+    """Open the stack with ``pieces``, announce it, run until Ctrl-C / SIGTERM."""
+
+    async def serve() -> None:
+        stop = stop_event()
+        async with open_stack(settings, **pieces) as stack:
+            announce(stack)
+            await stop.wait()
+            out.print("stopping...")
+
+    _run(serve)
+
+
 @app.command()
 def up(
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
-    task_queue: TaskQueueOpt = None,
-    data_dir: DataDirOpt = None,
+    ctx: typer.Context,
     api: Annotated[bool, typer.Option(help="Serve the HTTP API and web console too.")] = True,
     ui: Annotated[bool, typer.Option(help="Start the dev server with the Temporal UI.")] = True,
 ) -> None:
     """Dev server (unless one answers) + worker (+ API) in one process. Ctrl-C stops all."""
-    from orderflow.service import run_up
-
-    settings = _settings(address, namespace, task_queue, data_dir)
+    settings = _settings(ctx)
     _configure_logging(settings)
-    try:
-        asyncio.run(run_up(settings, with_api=api, with_ui=ui, console=out))
-    except (orders.OrderError, DevServerError) as error:
-        raise CliError(str(error)) from error
+
+    def announce(stack: Stack) -> None:
+        if stack.server is not None:
+            out.print(
+                f"Temporal dev server  [bold]{settings.address}[/] "
+                f"(data in {escape(str(settings.data_dir))})"
+            )
+            if stack.ui_url:
+                out.print(f"Temporal UI          [bold]{stack.ui_url}[/]")
+        else:
+            out.print(f"Temporal             [bold]{settings.address}[/] (already running)")
+        out.print(f"worker               polling task queue [bold]{escape(settings.task_queue)}[/]")
+        if stack.api is not None:
+            base = stack.api.url
+            out.print(f"HTTP API             [bold]{base}/api/orders[/]  (docs: {base}/docs)")
+            out.print(f"web console          [bold]{base}/web/[/]")
+        out.print("Ctrl-C stops everything.")
+
+    _serve(settings, announce, devserver="auto", worker=True, api=api, ui=ui)
 
 
 @app.command()
 def devserver(
-    address: AddressOpt = None,
-    data_dir: DataDirOpt = None,
+    ctx: typer.Context,
     ui: Annotated[bool, typer.Option(help="Serve the Temporal UI.")] = True,
     in_memory: Annotated[bool, typer.Option(help="Keep no state on disk.")] = False,
 ) -> None:
     """Run the Temporal dev server (file-backed in the data dir) until Ctrl-C."""
     from orderflow.devserver import for_settings
 
-    settings = _settings(address, None, None, data_dir)
+    settings = _settings(ctx)
     _configure_logging(settings)
     server = for_settings(
         settings.address,
@@ -178,37 +220,45 @@ def devserver(
 
 @app.command()
 def worker(
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
-    task_queue: TaskQueueOpt = None,
-    data_dir: DataDirOpt = None,
+    ctx: typer.Context,
     metrics_port: Annotated[
         int | None, typer.Option(help="Expose SDK metrics (Prometheus) on this port.")
     ] = None,
 ) -> None:
-    """Run a worker: executes order workflows and activities until Ctrl-C / SIGTERM."""
-    from orderflow.worker import run_worker
+    """Run a worker: executes order workflows and activities until Ctrl-C / SIGTERM.
 
-    settings = _settings(address, namespace, task_queue, data_dir, worker_metrics_port=metrics_port)
+    Started before Temporal answers, it waits (``ORDERFLOW_STARTUP_WAIT``, 60 s)."""
+    settings = _settings(ctx, worker_metrics_port=metrics_port)
     _configure_logging(settings)
-    _run(lambda: run_worker(settings))
+    logging.getLogger(__name__).debug("settings: %s", settings.redacted())  # secrets masked
+
+    def announce(stack: Stack) -> None:
+        assert stack.worker is not None and stack.worker.worker is not None
+        logging.getLogger(__name__).info(
+            "worker %s polling task queue %r on %s",
+            stack.worker.worker.config()["identity"], settings.task_queue, settings.address,
+        )  # fmt: skip
+
+    _serve(settings, announce, devserver="never", worker=True)
 
 
 @app.command("api")
 def api_command(
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
-    task_queue: TaskQueueOpt = None,
-    data_dir: DataDirOpt = None,
+    ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address [ORDERFLOW_API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [ORDERFLOW_API_PORT]")] = None,
 ) -> None:
-    """Serve the HTTP API and the web console (no worker, no dev server)."""
-    from orderflow.service import run_api
+    """Serve the HTTP API and the web console (no worker, no dev server).
 
-    settings = _settings(address, namespace, task_queue, data_dir, api_host=host, api_port=port)
+    Started before Temporal answers, it waits (``ORDERFLOW_STARTUP_WAIT``, 60 s)."""
+    settings = _settings(ctx, api_host=host, api_port=port)
     _configure_logging(settings)
-    _run(lambda: run_api(settings, console=out))
+
+    def announce(stack: Stack) -> None:
+        assert stack.api is not None
+        out.print(f"HTTP API on {stack.api.url} (web: /web/)")
+
+    _serve(settings, announce, devserver="never", worker=False, api=True)
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -233,19 +283,9 @@ def _parse_json_option(name: str, value: str | None) -> Any:
         raise CliError(f"{name} is not valid JSON: {error.msg}") from error
 
 
-async def _with_client_and_store(
-    settings: Settings, action: Callable[[Any, Store], Awaitable[T]]
-) -> T:
-    client = await orders.connect(settings)
-    store = await Store.open(settings.store_url)
-    try:
-        return await action(client, store)
-    finally:
-        await store.close()
-
-
 @order_app.command("create")
 def order_create(
+    ctx: typer.Context,
     customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
     item: Annotated[list[str], typer.Option("--item", help="SKU=QUANTITY; repeat for more lines.")],
     order_id: Annotated[str | None, typer.Option("--order-id", help="Your own order id.")] = None,
@@ -256,14 +296,10 @@ def order_create(
         typer.Option(help='Fault plan JSON, e.g. \'{"charge_payment": {"fail_first_n": 2}}\''),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the final state.")] = False,
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
-    task_queue: TaskQueueOpt = None,
-    data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Place an order (prices come from the catalog)."""
-    settings = _settings(address, namespace, task_queue, data_dir)
+    settings = _settings(ctx)
     body: dict[str, Any] = {
         "customer_id": customer,
         "items": _parse_items(item),
@@ -280,48 +316,36 @@ def order_create(
     except ValidationError as error:
         raise CliError(f"invalid order: {_first_error(error)}") from error
 
-    async def create(client: Any, store: Store) -> tuple[OrderRequest, bool, OrderStatus | None]:
-        started, created = await orders.start_order(
-            client,
-            request,
-            store=store,
-            task_queue=settings.task_queue,
-            allow_faults=settings.allow_faults,
-        )
-        final = await orders.wait_for_order(client, started.order_id or "") if wait else None
-        return started, created, final
+    async def create(orders: Orders) -> tuple[Any, OrderStatus | None]:
+        placed = await orders.place(request)
+        return placed, (await orders.wait(placed.order_id) if wait else None)
 
-    started, created, final = _run(lambda: _with_client_and_store(settings, create))
+    placed, final = _with_orders(settings, create)
     if as_json:
         _echo_json(
             {
-                "order_id": started.order_id,
-                "workflow_id": started.workflow_id,
-                "created": created,
+                "order_id": placed.order_id,
+                "workflow_id": placed.workflow_id,
+                "created": placed.created,
                 **({"status": final.model_dump(mode="json")} if final else {}),
             }
         )
     else:
-        verb = "created" if created else "already exists (same request)"
-        out.print(f"order [bold]{started.order_id}[/] {verb}, workflow {started.workflow_id}")
+        verb = "created" if placed.created else "already exists (same request)"
+        order, workflow = escape(placed.order_id), escape(placed.workflow_id)
+        out.print(f"order [bold]{order}[/] {verb}, workflow {workflow}")
         if final:
             _print_status(final)
 
 
 @order_app.command("status")
 def order_status(
+    ctx: typer.Context,
     order_id: Annotated[str, typer.Argument(help="The order id.")],
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show an order's state and steps (the workflow's ``status`` Query)."""
-    settings = _settings(address, namespace)
-
-    async def query() -> OrderStatus:
-        return await orders.get_status(await orders.connect(settings), order_id)
-
-    status = _run(query)
+    """Show an order's state and steps."""
+    status = _with_orders(_settings(ctx), lambda orders: orders.status(order_id))
     if as_json:
         _echo_json(status.model_dump(mode="json"))
     else:
@@ -330,47 +354,42 @@ def order_status(
 
 @order_app.command("cancel")
 def order_cancel(
+    ctx: typer.Context,
     order_id: Annotated[str, typer.Argument(help="The order id.")],
     reason: Annotated[str, typer.Option(help="Why the customer cancels.")] = "cancelled from CLI",
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel an order (Update: refused with a reason once the order is settled)."""
-    settings = _settings(address, namespace)
-
-    async def cancel() -> OrderStatus:
-        return await orders.cancel_order(await orders.connect(settings), order_id, reason)
-
-    status = _run(cancel)
+    status = _with_orders(_settings(ctx), lambda orders: orders.cancel(order_id, reason))
     if as_json:
         _echo_json(status.model_dump(mode="json"))
     else:
-        out.print(f"cancel of order [bold]{order_id}[/] accepted; compensation follows")
+        out.print(f"cancel of order [bold]{escape(order_id)}[/] accepted; compensation follows")
 
 
 @order_app.command("list")
 def order_list(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many orders.")] = 20,
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
+    state: Annotated[
+        OrderState | None, typer.Option(help="Only orders in this state.", case_sensitive=False)
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer's orders.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent orders (Temporal visibility)."""
-    settings = _settings(address, namespace)
-
-    async def fetch() -> list[Any]:
-        return await orders.list_orders(await orders.connect(settings), limit)
-
-    summaries = _run(fetch)
+    summaries = _with_orders(
+        _settings(ctx), lambda orders: orders.list(limit, state=state, customer_id=customer)
+    )
     if as_json:
         _echo_json([summary.model_dump(mode="json") for summary in summaries])
         return
-    table = Table("order", "state", "total", "created")
+    table = Table("order", "state", "customer", "total", "created")
     for summary in summaries:
         table.add_row(
-            summary.order_id,
-            summary.state,
+            escape(summary.order_id),
+            summary.state.value,
+            escape(summary.customer_id or ""),
             str(summary.total or ""),
             f"{summary.created_at:%Y-%m-%d %H:%M:%S}" if summary.created_at else "",
         )
@@ -378,9 +397,11 @@ def order_list(
 
 
 @app.command()
-def products(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the catalog with prices and stock."""
-    settings = _settings(data_dir=data_dir)
+def products(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show the catalog with prices and stock (reads the store; no Temporal needed)."""
+    from orderflow.store import Store
+
+    settings = _settings(ctx)
 
     async def fetch() -> list[Any]:
         store = await Store.open(settings.store_url)
@@ -395,7 +416,7 @@ def products(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
         return
     table = Table("sku", "name", "price", "stock")
     for product in catalog:
-        table.add_row(product.sku, product.name, str(product.price), str(product.stock))
+        table.add_row(product.sku, escape(product.name), str(product.price), str(product.stock))
     out.print(table)
 
 
@@ -409,6 +430,7 @@ class Via(StrEnum):
 
 @app.command()
 def loadgen(
+    ctx: typer.Context,
     count: Annotated[
         int, typer.Option("--orders", min=1, max=100_000, help="Orders to place.")
     ] = 100,
@@ -428,10 +450,6 @@ def loadgen(
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow non-local Temporal/API targets.")
     ] = False,
-    address: AddressOpt = None,
-    namespace: NamespaceOpt = None,
-    task_queue: TaskQueueOpt = None,
-    data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Place N orders, C at a time, against a running worker; print throughput and latency."""
@@ -439,43 +457,36 @@ def loadgen(
 
     from orderflow import loadgen as lg
 
-    settings = _settings(address, namespace, task_queue, data_dir)
+    settings = _settings(ctx)
     url = api_url or f"http://{settings.api_host}:{settings.api_port}"
 
-    async def run() -> lg.LoadResult:
-        lg.check_local(settings.address, "Temporal address", allow_remote=allow_remote)
-        if via == Via.api:
-            lg.check_local(url, "API URL", allow_remote=allow_remote)
-        client = await orders.connect(settings)
-        if not await lg.pollers_present(client, settings.task_queue):
+    async def run(orders: Orders) -> lg.LoadResult:
+        if not await lg.pollers_present(orders):
             raise CliError(
                 f"no worker polls task queue {settings.task_queue!r} on {settings.address}: "
                 "start `orderflow up` or `orderflow worker` first"
             )
-        store = await Store.open(settings.store_url)
         columns = ("[progress.description]{task.description}", BarColumn(),
                    MofNCompleteColumn(), TimeElapsedColumn())  # fmt: skip
-        try:
-            with Progress(*columns, console=err, transient=as_json) as bar:
-                task = bar.add_task(f"orders via {via.value}", total=count)
-                return await lg.run_load(
-                    client,
-                    store,
-                    orders=count,
-                    concurrency=concurrency,
-                    task_queue=settings.task_queue,
-                    via=via.value,
-                    api_url=url,
-                    fault_rate=fault_rate,
-                    seed=seed,
-                    allow_remote=allow_remote,
-                    progress=lambda done, _total: bar.update(task, completed=done),
-                )
-        finally:
-            await store.close()
+        with Progress(*columns, console=err, transient=as_json) as bar:
+            task = bar.add_task(f"orders via {via.value}", total=count)
+            return await lg.run_load(
+                orders,
+                orders=count,
+                concurrency=concurrency,
+                via=via.value,
+                api_url=url,
+                fault_rate=fault_rate,
+                seed=seed,
+                allow_remote=allow_remote,
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
 
     try:
-        result = _run(run)
+        lg.check_local(settings.address, "Temporal address", allow_remote=allow_remote)
+        if via == Via.api:
+            lg.check_local(url, "API URL", allow_remote=allow_remote)
+        result = _with_orders(settings, run)
     except lg.LoadgenError as error:
         raise CliError(str(error)) from error
     if as_json:
@@ -495,19 +506,24 @@ def loadgen(
 
 
 def _print_status(status: OrderStatus) -> None:
+    """The order as text; everything a caller sent (names, reasons) is shown, never parsed."""
     colour = {"COMPLETED": "green", "FAILED": "red", "CANCELLED": "yellow"}.get(
-        status.state, "cyan"
+        status.state.value, "cyan"
     )
-    out.print(f"order [bold]{status.order_id}[/]: [{colour}]{status.state}[/]", end="")
+    out.print(
+        f"order [bold]{escape(status.order_id)}[/]: [{colour}]{status.state.value}[/]", end=""
+    )
     out.print(f"  total {status.total} {status.currency}" if status.total is not None else "")
     table = Table("step", "status", "attempts", "last error")
     for step in status.steps:
-        table.add_row(step.name, step.status, str(step.attempts), step.last_error or "")
+        table.add_row(
+            step.name.value, step.status.value, str(step.attempts), escape(step.last_error or "")
+        )
     out.print(table)
     if status.error:
-        out.print(f"error: {status.error}")
+        out.print(f"error: {status.error}", markup=False, highlight=False)
     if status.cancel_reason:
-        out.print(f"cancel reason: {status.cancel_reason}")
+        out.print(f"cancel reason: {status.cancel_reason}", markup=False, highlight=False)
     if status.state not in FINAL_STATES and status.cancellable:
         out.print("(still running: cancellable)")
 

@@ -20,6 +20,12 @@ from orderflow.models import TASK_QUEUE
 
 DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 DEFAULT_NAMESPACE = "default"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Host names that mean "this machine" (brackets of an IPv6 literal stripped first)."""
+
+
+def is_local_host(host: str) -> bool:
+    return host.strip("[]") in LOCAL_HOSTS
 
 
 class Settings(BaseSettings):
@@ -52,6 +58,8 @@ class Settings(BaseSettings):
     # 24.8 s at 50 and 47.6 s at 200 (bench/drills.py --only oversell --max-activities N).
     max_concurrent_activities: int = 50
     max_concurrent_workflow_tasks: int = 100
+    startup_wait: float = Field(60.0, ge=0, le=3600)
+    """Seconds a worker or API waits for Temporal to answer at start-up before giving up."""
     log_level: str = "INFO"
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     """OpenTelemetry traces (needs the ``otel`` extra); OTLP target from OTEL_EXPORTER_OTLP_*."""
@@ -89,8 +97,7 @@ class Settings(BaseSettings):
     @property
     def is_local_temporal(self) -> bool:
         """True when the address is on this machine, so ``up`` may start a dev server there."""
-        host = self.address.rsplit(":", 1)[0]
-        return host in {"127.0.0.1", "localhost", "::1", "[::1]"}
+        return is_local_host(self.address.rsplit(":", 1)[0])
 
     def redacted(self) -> dict[str, Any]:
         """The settings as safe to log: secrets (API keys, TLS keys, DB passwords) masked."""

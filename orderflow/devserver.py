@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orderflow.models import SEARCH_ATTRIBUTE_KEYS
+
 logger = logging.getLogger(__name__)
 
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
@@ -38,6 +40,11 @@ LOW_LATENCY_CONFIG: dict[str, str] = {
 }
 """Server dynamic config for a one-machine dev server: lower latency, same semantics."""
 READY_TIMEOUT = 30.0
+
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    key.name: key.indexed_value_type.name.capitalize() for key in SEARCH_ATTRIBUTE_KEYS
+}
+"""The order search attributes, registered at start as ``--search-attribute Name=Type``."""
 
 
 class DevServerError(RuntimeError):
@@ -126,6 +133,8 @@ class DevServer:
                 args += ["--sqlite-pragma", pragma]
         for key, value in self.dynamic_config.items():
             args += ["--dynamic-config-value", f"{key}={value}"]
+        for name, kind in SEARCH_ATTRIBUTES.items():
+            args += ["--search-attribute", f"{name}={kind}"]
         return args + self.extra_args
 
     def start(self, timeout: float = READY_TIMEOUT) -> DevServer:

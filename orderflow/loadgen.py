@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 from temporalio.client import Client
 
-from orderflow import client as order_client
+from orderflow.config import is_local_host
 from orderflow.models import FINAL_STATES, OrderRequest, OrderState
-from orderflow.store import Store
+from orderflow.orders import Orders
 
 Via = Literal["client", "api"]
 
@@ -40,8 +40,6 @@ ORDER_TIMEOUT = 120.0
 
 API_POLL_INTERVAL = 0.02
 """Seconds between ``GET /api/orders/{id}`` polls; sets the resolution of API latencies."""
-
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 FAST_RETRY = {"initial_interval": 0.1, "backoff_coefficient": 1.0, "maximum_interval": 0.2}
 """Retry settings of the faulted orders, so a transient fault costs ~0.1 s, not 1 s."""
@@ -98,10 +96,6 @@ def check_bounds(orders: int, concurrency: int, fault_rate: float = 0.0) -> None
         raise LoadgenError(f"concurrency must be 1..{MAX_CONCURRENCY}, got {concurrency}")
     if not 0.0 <= fault_rate <= 1.0:
         raise LoadgenError(f"fault rate must be between 0 and 1, got {fault_rate}")
-
-
-def is_local_host(host: str) -> bool:
-    return host.strip("[]") in {h.strip("[]") for h in LOCAL_HOSTS}
 
 
 def check_local(target: str, what: str, *, allow_remote: bool) -> None:
@@ -205,12 +199,10 @@ def _client_target(client: Client) -> str:
 
 
 async def run_load(
-    client: Client,
-    store: Store,
+    door: Orders,
     *,
     orders: int,
     concurrency: int,
-    task_queue: str,
     via: Via = "client",
     api_url: str | None = None,
     fault_rate: float = 0.0,
@@ -223,16 +215,18 @@ async def run_load(
     """Place ``orders`` orders (``concurrency`` at a time) and wait for each final state.
 
     Every run stocks a fresh product with exactly enough units, so orders never fail for
-    lack of stock and never touch the demo catalog. ``fault_rate`` is the share of orders
-    (seeded) that carry a fault plan from :data:`FAULT_MIX`. With ``via="api"`` the orders
-    go through ``POST /api/orders`` and are polled with ``GET /api/orders/{id}`` at
-    ``api_url``; the API must share this store (it checks skus against its catalog).
+    lack of stock and never touch the demo catalog. Orders go through ``door`` (its task
+    queue, its faults switch, its refusals), as from any other caller. ``fault_rate`` is
+    the share of orders (seeded) that carry a fault plan from :data:`FAULT_MIX`. With
+    ``via="api"`` the orders go through ``POST /api/orders`` and are polled with
+    ``GET /api/orders/{id}`` at ``api_url``; the API must share this store (it checks skus
+    against its catalog).
     ``extra`` adds fields to every create payload (e.g. ``{"local_activities": True}``).
     """
     check_bounds(orders, concurrency, fault_rate)
     if via not in ("client", "api"):
         raise LoadgenError(f"via must be 'client' or 'api', got {via!r}")
-    check_local(_client_target(client), "Temporal address", allow_remote=allow_remote)
+    check_local(_client_target(door.client), "Temporal address", allow_remote=allow_remote)
     if via == "api":
         if not api_url:
             raise LoadgenError("via='api' needs api_url (e.g. http://127.0.0.1:8081)")
@@ -240,7 +234,7 @@ async def run_load(
 
     run_id = uuid.uuid4().hex[:8]
     sku = f"loadgen-{run_id}"
-    await store.put_product(sku, f"Load test item {run_id}", Decimal("1.00"), orders)
+    await door.store.put_product(sku, f"Load test item {run_id}", Decimal("1.00"), orders)
     payloads = order_payloads(
         orders, sku, fault_rate=fault_rate, seed=seed, run_id=run_id, extra=extra
     )
@@ -248,9 +242,8 @@ async def run_load(
     if via == "client":
 
         async def place_via_client(index: int) -> Outcome:
-            request = OrderRequest.model_validate(payloads[index])
-            await order_client.start_order(client, request, store=store, task_queue=task_queue)
-            final = await order_client.wait_for_order(client, request.order_id or "")
+            placed = await door.place(OrderRequest.model_validate(payloads[index]))
+            final = await door.wait(placed.order_id)
             return final.state.value, final.error
 
         return await drive(
@@ -292,17 +285,7 @@ async def run_load(
         )
 
 
-async def pollers_present(client: Client, task_queue: str) -> bool:
-    """Whether any worker polls ``task_queue`` for workflow tasks (else orders never finish)."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return len(response.pollers) > 0
+async def pollers_present(door: Orders) -> bool:
+    """Whether any worker polls the door's task queue for workflow tasks (else orders
+    never finish)."""
+    return bool((await door.pollers())["workflow"])

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from temporalio.common import SearchAttributeKey
 
 TASK_QUEUE = "orderflow"
 WORKFLOW_TYPE = "OrderWorkflow"
@@ -88,6 +89,42 @@ class OrderState(StrEnum):
 
 
 FINAL_STATES = frozenset({OrderState.COMPLETED, OrderState.FAILED, OrderState.CANCELLED})
+
+
+class AttemptOutcome(StrEnum):
+    """How one activity attempt ended, as the attempt tracker records it."""
+
+    RUNNING = "running"
+    """Still running, or its worker died during it (the row was never finished)."""
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+class PaymentKind(StrEnum):
+    """Rows of the payments ledger."""
+
+    CHARGE = "charge"
+    REFUND = "refund"
+    VOID = "void"
+    """A refund of nothing: left by compensation so that a late charge is refused."""
+
+
+class ReservationStatus(StrEnum):
+    RESERVED = "reserved"
+    RELEASED = "released"
+
+
+# --- search attributes: the order's state as Temporal's visibility sees it -----------------
+
+ORDER_STATE_KEY = SearchAttributeKey.for_keyword("OrderState")
+ORDER_CUSTOMER_KEY = SearchAttributeKey.for_keyword("OrderCustomerId")
+ORDER_TOTAL_KEY = SearchAttributeKey.for_float("OrderTotal")
+SEARCH_ATTRIBUTE_KEYS = (ORDER_STATE_KEY, ORDER_CUSTOMER_KEY, ORDER_TOTAL_KEY)
+"""Custom search attributes the order workflow upserts at every state change. They must be
+registered on the namespace (the dev server helper, compose and the worker do it; see
+docs/scaling.md for a cluster and Temporal Cloud)."""
 
 
 class ErrorType(StrEnum):
@@ -215,6 +252,8 @@ class StepState(BaseModel):
     last_error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    """While ``retrying``: when Temporal starts the next attempt (from the server's record)."""
 
 
 class OrderLine(BaseModel):
@@ -327,7 +366,7 @@ class Product(BaseModel):
 
 
 class PaymentEntry(BaseModel):
-    kind: str
+    kind: PaymentKind
     amount: Decimal
     idempotency_key: str
     created_at: datetime
@@ -340,16 +379,49 @@ class AttemptRecord(BaseModel):
     attempt: int
     started_at: datetime
     finished_at: datetime | None = None
-    outcome: str
+    outcome: AttemptOutcome
     error_type: str | None = None
     error_message: str | None = None
     worker: str | None = None
 
 
 class OrderSummary(BaseModel):
+    """One order in a list: what Temporal's visibility knows, without asking the workflow."""
+
     order_id: str
     workflow_id: str
-    state: str
+    state: OrderState
+    customer_id: str | None = None
     total: Decimal | None = None
     created_at: datetime | None = None
     closed_at: datetime | None = None
+
+
+class Timeline(BaseModel):
+    """Every recorded activity attempt of an order, in start order."""
+
+    order_id: str
+    workflow_id: str
+    attempts: list[AttemptRecord]
+
+
+class PaymentLedger(BaseModel):
+    """An order's charges and refunds, and what they net to."""
+
+    order_id: str
+    workflow_id: str
+    entries: list[PaymentEntry]
+    net_charged: Decimal
+
+
+class WorkflowDescription(BaseModel):
+    """Temporal's own view of one execution (the original system's status route)."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    status: str
+    task_queue: str
+    start_time: datetime
+    close_time: datetime | None = None
+    history_length: int

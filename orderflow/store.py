@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,11 +36,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from orderflow.models import (
+    AttemptOutcome,
     AttemptRecord,
     OrderItem,
     OrderLine,
     PaymentEntry,
+    PaymentKind,
     Product,
+    ReservationStatus,
 )
 
 metadata = sa.MetaData()
@@ -63,7 +65,7 @@ reservations = sa.Table(
     sa.Column("idempotency_key", sa.String(120), primary_key=True),
     sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
     sa.Column("order_id", sa.String(64), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # reserved | released
+    sa.Column("status", sa.String(16), nullable=False),  # ReservationStatus
     sa.Column("total", sa.Numeric(12, 2), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("released_at", sa.DateTime(timezone=True)),
@@ -92,7 +94,7 @@ payments = sa.Table(
     sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
     sa.Column("order_id", sa.String(64), nullable=False),
     sa.Column("customer_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # charge | refund | void
+    sa.Column("kind", sa.String(16), nullable=False),  # PaymentKind
     sa.Column("amount", sa.Numeric(12, 2), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -118,7 +120,7 @@ activity_attempts = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # AttemptOutcome
     sa.Column("error_type", sa.String(80)),
     sa.Column("error_message", sa.String(500)),
     sa.Column("worker", sa.String(200)),
@@ -170,16 +172,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-@dataclass(frozen=True)
-class StoreCounts:
-    """Row counts used by tests and drills to prove that bad input changed nothing."""
-
-    reservations: int
-    payments: int
-    notifications: int
-    total_stock: int
 
 
 class Store:
@@ -321,7 +313,7 @@ class Store:
                         idempotency_key=key,
                         workflow_id=workflow_id,
                         order_id=order_id,
-                        status="reserved",
+                        status=ReservationStatus.RESERVED.value,
                         total=total,
                         created_at=now,
                     )
@@ -356,7 +348,7 @@ class Store:
         ).first()
         if header is None:
             return None
-        if header.status != "reserved":
+        if header.status != ReservationStatus.RESERVED:
             raise AlreadyCompensatedError(f"reservation {key} was already released")
         rows = await conn.execute(
             sa.select(reservation_lines)
@@ -415,14 +407,14 @@ class Store:
                         idempotency_key=key,
                         workflow_id=workflow_id,
                         order_id=order_id,
-                        status="released",
+                        status=ReservationStatus.RELEASED.value,
                         total=Decimal("0"),
                         created_at=now,
                         released_at=now,
                     )
                 )
                 return False
-            if header.status == "released":
+            if header.status == ReservationStatus.RELEASED:
                 return False
             lines = await conn.execute(
                 sa.select(reservation_lines.c.sku, reservation_lines.c.quantity).where(
@@ -438,7 +430,7 @@ class Store:
             await conn.execute(
                 reservations.update()
                 .where(reservations.c.idempotency_key == key)
-                .values(status="released", released_at=now)
+                .values(status=ReservationStatus.RELEASED.value, released_at=now)
             )
             return True
 
@@ -459,8 +451,8 @@ class Store:
                 )
             ).all()
             kinds = {row.kind: row.id for row in rows}
-            if "charge" in kinds:
-                return kinds["charge"], key
+            if PaymentKind.CHARGE in kinds:
+                return kinds[PaymentKind.CHARGE], key
             if kinds:
                 raise AlreadyCompensatedError(f"payment of {workflow_id} was already voided")
             result = await conn.execute(
@@ -470,7 +462,7 @@ class Store:
                     workflow_id=workflow_id,
                     order_id=order_id,
                     customer_id=customer_id,
-                    kind="charge",
+                    kind=PaymentKind.CHARGE.value,
                     amount=amount,
                     created_at=utcnow(),
                 )
@@ -495,10 +487,10 @@ class Store:
                 )
             ).all()
             by_kind = {row.kind: row for row in rows}
-            done = by_kind.get("refund") or by_kind.get("void")
+            done = by_kind.get(PaymentKind.REFUND) or by_kind.get(PaymentKind.VOID)
             if done is not None:
                 return Decimal(done.amount)
-            charge = by_kind.get("charge")
+            charge = by_kind.get(PaymentKind.CHARGE)
             amount = Decimal(charge.amount) if charge else Decimal("0")
             await conn.execute(
                 payments.insert().values(
@@ -506,12 +498,23 @@ class Store:
                     workflow_id=workflow_id,
                     order_id=order_id,
                     customer_id=charge.customer_id if charge else "",
-                    kind="refund" if charge else "void",
+                    kind=(PaymentKind.REFUND if charge else PaymentKind.VOID).value,
                     amount=amount,
                     created_at=utcnow(),
                 )
             )
             return amount
+
+    async def has_order_records(self, workflow_id: str) -> bool:
+        """Whether any reservation or payment was ever recorded for this workflow id."""
+        async with self._read() as conn:
+            for table in (reservations, payments):
+                found = await conn.execute(
+                    sa.select(sa.literal(1)).where(table.c.workflow_id == workflow_id).limit(1)
+                )
+                if found.first() is not None:
+                    return True
+        return False
 
     async def payment_ledger(self, workflow_id: str) -> list[PaymentEntry]:
         async with self._read() as conn:
@@ -522,7 +525,7 @@ class Store:
             )
             return [
                 PaymentEntry(
-                    kind=row.kind,
+                    kind=PaymentKind(row.kind),
                     amount=row.amount,
                     idempotency_key=row.idempotency_key,
                     created_at=_aware(row.created_at),
@@ -534,7 +537,7 @@ class Store:
         """Charges minus refunds for one order: 0 for a cancelled or failed order."""
         total = Decimal("0")
         for entry in await self.payment_ledger(workflow_id):
-            total += entry.amount if entry.kind == "charge" else -entry.amount
+            total += entry.amount if entry.kind == PaymentKind.CHARGE else -entry.amount
         return total
 
     # --- notifications ----------------------------------------------------------------
@@ -595,7 +598,7 @@ class Store:
         self,
         attempt_id: int,
         *,
-        outcome: str,
+        outcome: AttemptOutcome,
         error_type: str | None = None,
         error_message: str | None = None,
     ) -> None:
@@ -629,39 +632,6 @@ class Store:
                 )
                 for row in rows
             ]
-
-    # --- checks -----------------------------------------------------------------------
-
-    async def counts(self) -> StoreCounts:
-        async with self._read() as conn:
-
-            async def count(table: sa.Table) -> int:
-                return int(
-                    (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
-                )
-
-            stock = (
-                await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(products.c.stock), 0)))
-            ).scalar_one()
-            return StoreCounts(
-                reservations=await count(reservations),
-                payments=await count(payments),
-                notifications=await count(notifications),
-                total_stock=int(stock),
-            )
-
-    async def payments_for(self, workflow_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Payment kinds per workflow (for drills checking "one charge per order")."""
-        async with self._read() as conn:
-            rows = await conn.execute(
-                sa.select(payments.c.workflow_id, payments.c.kind).where(
-                    payments.c.workflow_id.in_(list(workflow_ids))
-                )
-            )
-            result: dict[str, list[str]] = {workflow_id: [] for workflow_id in workflow_ids}
-            for workflow_id, kind in rows:
-                result[workflow_id].append(kind)
-            return result
 
 
 def make_engine(url: str) -> AsyncEngine:

@@ -37,6 +37,7 @@ from temporalio.worker import (
 from orderflow.models import (
     ATTEMPT_FAILED_SIGNAL,
     AttemptFailure,
+    AttemptOutcome,
     AttemptRecord,
     ErrorType,
     StepName,
@@ -45,12 +46,6 @@ from orderflow.models import (
 from orderflow.store import Store, utcnow
 
 logger = logging.getLogger(__name__)
-
-OUTCOME_RUNNING = "running"
-OUTCOME_COMPLETED = "completed"
-OUTCOME_FAILED = "failed"
-OUTCOME_TIMED_OUT = "timed_out"
-OUTCOME_CANCELLED = "cancelled"
 
 _BUSINESS_STEPS = frozenset(step.value for step in StepName)
 
@@ -139,7 +134,7 @@ class _AttemptRecorder(ActivityInboundInterceptor):
             step=info.activity_type,
             attempt=info.attempt,
             started_at=utcnow(),
-            outcome=OUTCOME_RUNNING,
+            outcome=AttemptOutcome.RUNNING,
             worker=self.root.worker_identity,
         )
         running_row = _RunningRow(self.root.store, record)
@@ -147,27 +142,27 @@ class _AttemptRecorder(ActivityInboundInterceptor):
             result = await self.next.execute_activity(input)
         except asyncio.CancelledError:
             await self._finish(
-                running_row, record, OUTCOME_CANCELLED, "Cancelled", "activity cancelled"
+                running_row, record, AttemptOutcome.CANCELLED, "Cancelled", "activity cancelled"
             )
             raise
         except BaseException as error:
             error_type = _error_type(error)
             outcome = (
-                OUTCOME_TIMED_OUT
+                AttemptOutcome.TIMED_OUT
                 if error_type == ErrorType.SIMULATED_TIMEOUT.value
-                else OUTCOME_FAILED
+                else AttemptOutcome.FAILED
             )
             await self._finish(running_row, record, outcome, error_type, _message(error))
             await self._report_failure(info, error, error_type)
             raise
-        await self._finish(running_row, record, OUTCOME_COMPLETED)
+        await self._finish(running_row, record, AttemptOutcome.COMPLETED)
         return result
 
     async def _finish(
         self,
         running_row: _RunningRow,
         record: AttemptRecord,
-        outcome: str,
+        outcome: AttemptOutcome,
         error_type: str | None = None,
         message: str | None = None,
     ) -> None:

@@ -1,8 +1,8 @@
 """Build and run the worker that executes ``OrderWorkflow`` and its activities.
 
 ``build_worker`` registers everything (one pooled store per worker, the attempt tracker);
-``run_worker`` is the thin process entry point; ``BackgroundWorker`` runs a worker as a
-task on an already running loop (notebooks, ``orderflow up``, tests).
+``BackgroundWorker`` runs a worker as a task on an already running loop. Processes start
+workers through :mod:`orderflow.stack` (``orderflow up``, ``orderflow worker``, notebooks).
 """
 
 from __future__ import annotations
@@ -10,20 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orderflow.activities import OrderActivities
-from orderflow.client import connect
 from orderflow.config import Settings
 from orderflow.store import Store
 from orderflow.tracking import AttemptTrackingInterceptor
@@ -50,42 +47,33 @@ def default_identity() -> str:
 def build_worker(
     client: Client,
     store: Store,
+    settings: Settings,
     *,
-    task_queue: str,
-    allow_faults: bool = True,
     identity: str | None = None,
-    workflows: list[type] | None = None,
+    workflows: Sequence[type] | None = None,
+    task_queue: str | None = None,
     **options: Any,
 ) -> Worker:
-    """A worker for the order workflow on ``task_queue`` (``options`` go to ``Worker``)."""
+    """The order worker: every workflow and activity registered in this one place.
+
+    ``settings`` give the task queue, the faults switch and the concurrency limits;
+    ``workflows`` replaces the registered workflows (the tutorials' variants run on their
+    own ``task_queue``); other ``options`` go to ``Worker``.
+    """
     identity = identity or default_identity()
-    activities = OrderActivities(store, allow_faults=allow_faults)
+    activities = OrderActivities(store, allow_faults=settings.allow_faults)
     options.setdefault("workflow_runner", WORKFLOW_RUNNER)
+    options.setdefault("max_concurrent_activities", settings.max_concurrent_activities)
+    options.setdefault("max_concurrent_workflow_tasks", settings.max_concurrent_workflow_tasks)
     return Worker(
         client,
-        task_queue=task_queue,
-        workflows=workflows or [OrderWorkflow],
+        task_queue=task_queue or settings.task_queue,
+        workflows=list(workflows or [OrderWorkflow]),
         activities=activities.all(),
         interceptors=[AttemptTrackingInterceptor(store, client, identity)],
         identity=identity,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         **options,
-    )
-
-
-def worker_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "max_concurrent_activities": settings.max_concurrent_activities,
-        "max_concurrent_workflow_tasks": settings.max_concurrent_workflow_tasks,
-    }
-
-
-def metrics_runtime(port: int | None, host: str = "127.0.0.1") -> Runtime | None:
-    """A Runtime exporting the SDK's own metrics (Prometheus) on ``host:port``, if asked."""
-    if not port:
-        return None
-    return Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}"))
     )
 
 
@@ -119,32 +107,3 @@ class BackgroundWorker:
             await self.worker.shutdown()
         with suppress(asyncio.CancelledError):
             await task
-
-
-async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Connect, open the store and poll until SIGINT/SIGTERM (or ``stop`` is set)."""
-    logger.debug("settings: %s", settings.redacted())  # masked: never log secrets
-    runtime = metrics_runtime(settings.worker_metrics_port)
-    client = await connect(settings, runtime=runtime)
-    store = await Store.open(settings.store_url)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(
-        client,
-        store,
-        task_queue=settings.task_queue,
-        allow_faults=settings.allow_faults,
-        **worker_options(settings),
-    )
-    logger.info(
-        "worker %s polling task queue %r on %s", worker.config()["identity"],
-        settings.task_queue, settings.address,
-    )  # fmt: skip
-    try:
-        async with worker:
-            await stop.wait()
-    finally:
-        await store.close()

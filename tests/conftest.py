@@ -7,24 +7,23 @@ unique order ids and their own products, so they can share the worker and store.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import os
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from temporalio.client import Client
 
-from orderflow.client import connect
+from bench.drillkit.polling import eventually, unique
 from orderflow.config import Settings
+from orderflow.connection import connect
 from orderflow.devserver import DevServer, free_port
+from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.worker import BackgroundWorker, build_worker
+
+__all__ = ["eventually", "unique"]  # re-exported: the tests import both from here
 
 pytest_plugins = ("tests.postgres",)  # the `postgres_cluster` fixture
 
@@ -74,22 +73,18 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 
 @pytest.fixture(scope="session")
+async def orders(client: Client, store: Store, settings: Settings) -> Orders:
+    """The door to orders on the session's server, store and test task queue."""
+    return Orders.from_settings(client, store, settings)
+
+
+@pytest.fixture(scope="session")
 async def worker(
     client: Client, store: Store, settings: Settings
 ) -> AsyncIterator[BackgroundWorker]:
-    running = BackgroundWorker(
-        lambda: build_worker(client, store, task_queue=settings.task_queue)
-    ).start()
+    running = BackgroundWorker(lambda: build_worker(client, store, settings)).start()
     yield running
     await running.stop()
-
-
-_counter = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    """An id unique across test runs on the same machine (tests share one store)."""
-    return f"{prefix}-{os.getpid()}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture
@@ -107,22 +102,3 @@ async def product(store: Store) -> Callable[..., Awaitable[str]]:
         return sku
 
     return make
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    accept: Callable[[T], bool],
-    *,
-    timeout: float = 20.0,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> T:
-    """Poll ``probe`` until ``accept`` holds (no fixed sleeps as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if accept(last):
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")

@@ -1,27 +1,30 @@
 """Record the event histories the replay test checks (``python -m tests.record_histories``).
 
 Each scenario runs on a throwaway dev server with the real worker and store; its history is
-written to ``tests/histories/<scenario>.json``. Re-record only when a workflow change is
-*meant* to be incompatible (and then version it with ``workflow.patched``): the point of
-the committed histories is that old executions keep replaying on new code.
+written to ``tests/histories/<RECORDING>/<scenario>.json`` (``--into DIR`` to choose). The
+histories of earlier code stay as they are: the point of committing them is that orders
+recorded by old code keep replaying on new code. Record a new set when the workflow gains
+new paths (behind ``workflow.patched``), never to paper over an incompatible change.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from orderflow import client as orders
 from orderflow.config import Settings
 from orderflow.devserver import DevServer, free_port
 from orderflow.models import OrderRequest, StepName, StepStatus
-from orderflow.store import Store
-from orderflow.worker import BackgroundWorker, build_worker
+from orderflow.orders import Orders
+from orderflow.stack import open_stack
 
-HISTORIES = Path(__file__).parent / "histories"
+RECORDING = "v2"
+"""The current set: orders with search attributes and execution-bound idempotency keys."""
+HISTORIES = Path(__file__).parent / "histories" / RECORDING
 FAST = {"initial_interval": 0.1, "backoff_coefficient": 1.0, "maximum_interval": 0.2}
 
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -47,22 +50,22 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-async def _wait_for(client: Any, order_id: str, step: StepName, status: StepStatus) -> None:
+async def _wait_for(orders: Orders, order_id: str, step: StepName, status: StepStatus) -> None:
     for _ in range(400):
-        current = await orders.get_status(client, order_id)
+        current = await orders.status(order_id)
         if current.step(step).status == status:
             return
         await asyncio.sleep(0.025)
     raise RuntimeError(f"{order_id}: {step} never became {status}")
 
 
-async def record(name: str, spec: dict[str, Any], client: Any, store: Store) -> None:
+async def record(name: str, spec: dict[str, Any], orders: Orders, into: Path) -> None:
     spec = dict(spec)
     cancel_after = spec.pop("cancel_after", None)
     cancel_running = spec.pop("cancel_when_running", None)
     quantity = spec.pop("quantity", 1)
     sku = f"replay-{name}"[:32]
-    await store.put_product(sku, f"Replay {name}", Decimal("3.00"), 10)
+    await orders.store.put_product(sku, f"Replay {name}", Decimal("3.00"), 10)
     request = OrderRequest.model_validate(
         {
             "order_id": f"replay-{name}",
@@ -71,35 +74,29 @@ async def record(name: str, spec: dict[str, Any], client: Any, store: Store) -> 
             **spec,
         }
     )
-    await orders.start_order(client, request, store=store, task_queue="replay")
-    order_id = request.order_id or ""
+    order_id = (await orders.place(request)).order_id
     if cancel_after is not None:
-        await _wait_for(client, order_id, cancel_after, StepStatus.COMPLETED)
-        await orders.cancel_order(client, order_id, "recorded cancel")
+        await _wait_for(orders, order_id, cancel_after, StepStatus.COMPLETED)
+        await orders.cancel(order_id, "recorded cancel")
     if cancel_running is not None:
-        await _wait_for(client, order_id, cancel_running, StepStatus.RUNNING)
-        await orders.cancel_order(client, order_id, "recorded cancel")
-    final = await orders.wait_for_order(client, order_id)
-    history = await client.get_workflow_handle(request.workflow_id).fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+        await _wait_for(orders, order_id, cancel_running, StepStatus.RUNNING)
+        await orders.cancel(order_id, "recorded cancel")
+    final = await orders.wait(order_id)
+    history = await orders.client.get_workflow_handle(request.workflow_id).fetch_history()
+    (into / f"{name}.json").write_text(history.to_json() + "\n")
     print(f"{name}: {final.state}, {len(history.events)} events")
 
 
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp, DevServer(port=free_port(), ui_port=None) as server:
-        settings = Settings(
-            temporal_address=server.address, data_dir=Path(tmp), task_queue="replay"
-        )
-        client = await orders.connect(settings)
-        store = await Store.open(settings.store_url)
-        worker = BackgroundWorker(lambda: build_worker(client, store, task_queue="replay")).start()
-        try:
-            HISTORIES.mkdir(exist_ok=True)
-            await asyncio.gather(*(record(n, s, client, store) for n, s in SCENARIOS.items()))
-        finally:
-            await worker.stop()
-            await store.close()
+async def main(into: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = DevServer(port=free_port(), ui_port=None)
+        settings = Settings(data_dir=Path(tmp), task_queue="replay")
+        into.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any order
+        async with open_stack(settings, devserver=server, worker=True) as stack:
+            await asyncio.gather(*(record(n, s, stack.orders, into) for n, s in SCENARIOS.items()))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--into", type=Path, default=HISTORIES, help="where to write")
+    asyncio.run(main(parser.parse_args().into))

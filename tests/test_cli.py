@@ -5,52 +5,16 @@ Subprocesses are awaited with asyncio so the session worker (on this loop) keeps
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from orderflow.config import Settings
+from bench.drillkit import audit
 from orderflow.devserver import free_port
 from orderflow.store import Store
+from tests.clirun import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.usefixtures("worker")
-
-ORDERFLOW = str(Path(sys.executable).parent / "orderflow")
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-async def run_cli(settings: Settings, *args: str, address: str | None = None) -> Result:
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": address or settings.address,
-        "ORDERFLOW_TASK_QUEUE": settings.task_queue,
-        "ORDERFLOW_DATA_DIR": str(settings.data_dir),
-        "COLUMNS": "200",
-    }
-    process = await asyncio.create_subprocess_exec(
-        ORDERFLOW, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    return Result(process.returncode or 0, stdout.decode(), stderr.decode())
-
-
-def assert_one_line_error(result: Result, text: str) -> None:
-    assert result.code == 1, result
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().count("\n") == 0, result.stderr
-    assert result.stderr.startswith("error: ")
-    assert text in result.stderr
 
 
 async def test_create_wait_status_list_and_late_cancel(settings, store: Store, order_id, product):
@@ -103,11 +67,11 @@ async def test_cancel_a_running_order(settings, store: Store, order_id, product)
 async def test_bad_input_is_one_line_and_starts_nothing(
     settings, store: Store, client, args, message
 ):
-    before_rows = await store.counts()
+    before_rows = await audit.counts(store)
     before = await client.count_workflows()
     result = await run_cli(settings, "order", "create", "--customer", "c", *args)
     assert_one_line_error(result, message)
-    assert await store.counts() == before_rows
+    assert await audit.counts(store) == before_rows
     assert (await client.count_workflows()).count == before.count
 
 

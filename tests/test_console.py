@@ -9,17 +9,18 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from orderflow import client as orders
-from orderflow.console import FAULT_PRESETS, OrderConsole
+from bench.drillkit import audit
+from orderflow.lab.console import FAULT_PRESETS, OrderConsole
 from orderflow.models import OrderState, StepName, order_workflow_id
+from orderflow.orders import Orders
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
 @pytest.fixture
-async def console(client, store, settings):
-    made = OrderConsole(client, store, settings, refresh_every=None)
+async def console(orders):
+    made = OrderConsole(orders, refresh_every=None)
     await made.start()
     yield made
     await made.close()
@@ -35,7 +36,7 @@ async def click(console: OrderConsole, button) -> object:
 
 
 async def test_create_form_places_the_order_and_shows_its_status_and_chart(
-    console, client, store, order_id, product
+    console, client, store, order_id, product, orders
 ):
     sku = await product(stock=5, price="2.50")
     await console.load_products()
@@ -49,8 +50,8 @@ async def test_create_form_places_the_order_and_shows_its_status_and_chart(
     assert await click(console, console.create_button) == order_id
 
     assert console.message_text == f"Order {order_id} placed."
-    assert console.selected == order_id and console.orders.value == order_id
-    final = await orders.wait_for_order(client, order_id)
+    assert console.selected == order_id and console.order_list.value == order_id
+    final = await orders.wait(order_id)
     assert final.state == OrderState.COMPLETED
     assert final.step(StepName.CHARGE_PAYMENT).attempts == 3
     assert await store.stock(sku) == 3
@@ -60,14 +61,14 @@ async def test_create_form_places_the_order_and_shows_its_status_and_chart(
     assert console.selected_status.state == OrderState.COMPLETED
     assert "COMPLETED" in console.status_panel.value
     assert console.cancel_button.disabled  # a completed order cannot be cancelled
-    assert order_id in [value for _, value in console.orders.options]
+    assert order_id in [value for _, value in console.order_list.options]
     (chart,) = console.chart.outputs
     png = base64.b64decode(chart["data"]["image/png"])
     assert png.startswith(b"\x89PNG")
 
 
 async def test_cancel_button_is_enabled_while_cancellable_and_cancels(
-    console, client, store, order_id, product
+    console, client, store, order_id, product, orders
 ):
     sku = await product(stock=3)
     console.product.options = [(sku, sku)]
@@ -83,14 +84,14 @@ async def test_cancel_button_is_enabled_while_cancellable_and_cancels(
     assert status.cancel_reason == "ordered by mistake"
     assert console.message_text == f"Cancel of order {order_id} accepted."
     assert console.cancel_button.disabled
-    final = await orders.wait_for_order(client, order_id)
+    final = await orders.wait(order_id)
     assert final.state == OrderState.CANCELLED
     assert await store.net_charged(order_workflow_id(order_id)) == 0
     assert await store.stock(sku) == 3
 
 
 async def test_bad_input_is_a_message_and_starts_nothing(console, client, store, order_id):
-    counts = await store.counts()
+    counts = await audit.counts(store)
     console.order_id.value = order_id
     console.customer.value = "not valid!"
     assert await click(console, console.create_button) is None
@@ -99,7 +100,7 @@ async def test_bad_input_is_a_message_and_starts_nothing(console, client, store,
     assert "Traceback" not in console.message.value
     with pytest.raises(RPCError):
         await client.get_workflow_handle(order_workflow_id(order_id)).describe()
-    assert await store.counts() == counts
+    assert await audit.counts(store) == counts
 
     console.customer.value = "ada"
     console.product.options = [("ghost", "no-such-sku")]
@@ -108,18 +109,20 @@ async def test_bad_input_is_a_message_and_starts_nothing(console, client, store,
     assert console.message_text == "\N{WARNING SIGN} unknown product(s): no-such-sku"
 
 
-async def test_late_cancel_shows_the_validator_reason(console, client, store, order_id, product):
+async def test_late_cancel_shows_the_validator_reason(
+    console, client, store, order_id, product, orders
+):
     sku = await product()
     console.product.options = [(sku, sku)]
     console.product.value = sku
     console.order_id.value = order_id
     await click(console, console.create_button)
-    await orders.wait_for_order(client, order_id)
+    await orders.wait(order_id)
 
     await click(console, console.cancel_button)  # clicked although disabled: still safe
 
     assert console.message_text == f"\N{WARNING SIGN} order {order_id} is already COMPLETED"
-    assert (await orders.get_status(client, order_id)).state == OrderState.COMPLETED
+    assert (await orders.status(order_id)).state == OrderState.COMPLETED
 
 
 async def test_temporal_down_is_a_message(store, settings, order_id, product):
@@ -127,11 +130,11 @@ async def test_temporal_down_is_a_message(store, settings, order_id, product):
     unreachable = await Client.connect(
         "127.0.0.1:1", lazy=True, data_converter=pydantic_data_converter
     )
-    console = OrderConsole(unreachable, store, settings, refresh_every=None)
+    console = OrderConsole(Orders.from_settings(unreachable, store, settings), refresh_every=None)
     console.product.options = [(sku, sku)]
     console.product.value = sku
     console.order_id.value = order_id
-    counts = await store.counts()
+    counts = await audit.counts(store)
 
     await click(console, console.create_button)
 
@@ -140,14 +143,12 @@ async def test_temporal_down_is_a_message(store, settings, order_id, product):
     assert "\n" not in console.message_text
     assert "not reachable" in console.message_text
     assert "Traceback" not in console.message.value
-    assert await store.counts() == counts
+    assert await audit.counts(store) == counts
 
 
-async def test_auto_refresh_follows_the_order_to_its_end(
-    client, store, settings, order_id, product
-):
+async def test_auto_refresh_follows_the_order_to_its_end(orders, order_id, product):
     sku = await product()
-    console = OrderConsole(client, store, settings, refresh_every=0.1)
+    console = OrderConsole(orders, refresh_every=0.1)
     await console.start()
     try:
         console.product.options = [(sku, sku)]
@@ -218,7 +219,7 @@ def test_widget_comm_messages_drive_the_console_inside_a_real_kernel(tmp_path):
         ids = json.loads(
             run(
                 "import json, orderflow.notebook\n"
-                "from orderflow.console import OrderConsole\n"
+                "from orderflow.lab.console import OrderConsole\n"
                 "env = await orderflow.notebook.start(ui=False)\n"
                 "console = await OrderConsole.open(env, refresh_every=0.2)\n"
                 "print(json.dumps({'quantity': console.quantity.model_id,"

@@ -8,8 +8,10 @@ from types import ModuleType
 
 import pytest
 
-from orderflow import exercises
+from bench.drillkit import audit
+from orderflow.lab import exercises
 from orderflow.notebook import NotebookEnv
+from orderflow.stack import Stack
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -25,11 +27,9 @@ def solution(name: str) -> ModuleType:
 
 
 @pytest.fixture
-def env(settings, client, store, worker) -> NotebookEnv:
+def env(settings, client, store, orders, worker) -> NotebookEnv:
     """The tutorials' env over the session's server, store and worker (not stopped here)."""
-    return NotebookEnv(
-        settings=settings, client=client, store=store, server=None, ui_url=None, worker=worker
-    )
+    return NotebookEnv(stack=Stack(settings, client, store, orders, None, worker, None))
 
 
 async def test_place_and_wait_solution_passes(env):
@@ -92,10 +92,10 @@ async def test_retry_policy_off_by_one_is_wrong(env):
 async def test_retry_policy_refuses_bad_answers_without_running_an_order(
     env, store, answer, expected
 ):
-    counts = await store.counts()
+    counts = await audit.counts(store)
     verdict = await exercises.check_retry_policy(env, answer)
     assert not verdict.ok and expected in str(verdict)
-    assert await store.counts() == counts
+    assert await audit.counts(store) == counts
 
 
 async def test_cancel_while_retrying_solution_passes(env):

@@ -32,18 +32,16 @@ def expected_failures(orders: int, fault_rate: float, seed: int) -> int:
     )
 
 
-async def test_run_load_counts_every_order_and_reports_percentiles(client, store, settings):
+async def test_run_load_counts_every_order_and_reports_percentiles(orders):
     seed = 3
     failures = expected_failures(6, 0.5, seed)
     assert 0 < failures < 6, "pick a seed that mixes outcomes"
     seen: list[int] = []
 
     result = await run_load(
-        client,
-        store,
+        orders,
         orders=6,
         concurrency=3,
-        task_queue=settings.task_queue,
         fault_rate=0.5,
         seed=seed,
         progress=lambda done, total: seen.append(done),
@@ -63,17 +61,15 @@ async def test_run_load_counts_every_order_and_reports_percentiles(client, store
     assert set(result.summary()) >= SUMMARY_FIELDS
 
 
-async def test_run_load_via_the_http_api(client, store, settings):
+async def test_run_load_via_the_http_api(settings, orders):
     from orderflow.api import create_app
     from tests.apiserver import serve
 
-    async with serve(create_app(settings, client=client, store=store)) as url:
+    async with serve(create_app(settings, orders=orders)) as url:
         result = await run_load(
-            client,
-            store,
+            orders,
             orders=4,
             concurrency=2,
-            task_queue=settings.task_queue,
             via="api",
             api_url=url,
             fault_rate=1.0,
@@ -100,12 +96,10 @@ async def test_run_load_via_the_http_api(client, store, settings):
         {"orders": 1, "concurrency": 1, "via": "api", "api_url": "http://example.com:8081"},
     ],
 )
-async def test_bad_parameters_are_refused_before_anything_is_placed(
-    client, store, settings, kwargs
-):
+async def test_bad_parameters_are_refused_before_anything_is_placed(store, orders, kwargs):
     before = await store.list_products()
     with pytest.raises(LoadgenError):
-        await run_load(client, store, task_queue=settings.task_queue, **kwargs)
+        await run_load(orders, **kwargs)
     assert await store.list_products() == before
 
 
@@ -142,7 +136,7 @@ async def test_cli_table_and_refusals(settings):
     assert "orders/s" in stdout and "state COMPLETED" in stdout
 
     code, _, stderr = await _orderflow(
-        settings, "loadgen", "--orders", "2", "--task-queue", "nobody-polls-this"
+        settings, "--task-queue", "nobody-polls-this", "loadgen", "--orders", "2"
     )
     assert code == 1 and "no worker polls" in stderr
 

@@ -11,35 +11,43 @@ from decimal import Decimal
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from orderflow import client as orders
 from orderflow.models import OrderRequest, OrderState, StepStatus
 
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-async def place(client, store, settings, order_id, sku, **extra) -> OrderRequest:
+async def place(orders, order_id, sku, **extra) -> OrderRequest:
     request = OrderRequest.model_validate(
         {"order_id": order_id, "customer_id": "cust-local", "items": [{"sku": sku, "quantity": 2}]}
         | extra
     )
-    started, created = await orders.start_order(
-        client, request, store=store, task_queue=settings.task_queue
-    )
-    assert created
-    return started
+    placed = await orders.place(request)
+    assert placed.created
+    return placed.request
 
 
-async def event_types(client, workflow_id: str) -> list[int]:
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+async def event_types(client, workflow_id: str) -> list[int | str]:
+    """Event types, with markers named (a local activity and a patch are both markers)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return [event.event_type for event in history.events]
+    return [
+        event.marker_recorded_event_attributes.marker_name
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        else event.event_type
+        for event in history.events
+    ]
 
 
 @pytest.mark.parametrize("local", [True, None])
-async def test_steps_run_local_only_when_asked(client, store, settings, order_id, product, local):
+async def test_steps_run_local_only_when_asked(
+    client, store, settings, order_id, product, local, orders
+):
     sku = await product(stock=5, price="4.00")
-    started = await place(client, store, settings, order_id, sku, local_activities=local)
+    started = await place(orders, order_id, sku, local_activities=local)
 
-    final = await orders.wait_for_order(client, order_id)
+    final = await orders.wait(order_id)
 
     assert final.state == OrderState.COMPLETED
     assert [step.status for step in final.steps] == [StepStatus.COMPLETED] * 3
@@ -53,16 +61,14 @@ async def test_steps_run_local_only_when_asked(client, store, settings, order_id
     ]
     types = await event_types(client, started.workflow_id)
     scheduled = types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-    markers = types.count(EventType.EVENT_TYPE_MARKER_RECORDED)
+    markers = types.count(LOCAL_ACTIVITY_MARKER)
     assert (scheduled, markers) == ((0, 3) if local else (3, 0))
 
 
-async def test_local_steps_retry_and_compensate(client, store, settings, order_id, product):
+async def test_local_steps_retry_and_compensate(client, store, settings, order_id, product, orders):
     sku = await product(stock=5)
     started = await place(
-        client,
-        store,
-        settings,
+        orders,
         order_id,
         sku,
         local_activities=True,
@@ -70,7 +76,7 @@ async def test_local_steps_retry_and_compensate(client, store, settings, order_i
         retry={"initial_interval": 0.1, "backoff_coefficient": 1.0, "maximum_interval": 0.2},
     )
 
-    final = await orders.wait_for_order(client, order_id)
+    final = await orders.wait(order_id)
 
     assert final.state == OrderState.FAILED
     assert final.error == "card declined by the issuer"

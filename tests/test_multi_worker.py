@@ -24,11 +24,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from orderflow.client import start_order, wait_for_order
+from bench.drillkit import audit
 from orderflow.devserver import DevServer
-from orderflow.models import OrderRequest, OrderState, StepName, order_workflow_id
+from orderflow.models import AttemptOutcome, OrderRequest, OrderState, StepName, order_workflow_id
+from orderflow.orders import Orders
 from orderflow.store import Store
-from orderflow.tracking import OUTCOME_COMPLETED, OUTCOME_RUNNING
 from tests.conftest import eventually, unique
 from tests.postgres import PostgresCluster
 
@@ -57,7 +57,7 @@ class WorkerProcesses:
         }
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
-            [str(ORDERFLOW), "worker", "--address", address, "--task-queue", task_queue],
+            [str(ORDERFLOW), "--address", address, "--task-queue", task_queue, "worker"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -142,7 +142,7 @@ async def test_two_workers_share_orders_and_survive_a_kill(
                     "faults": {"charge_payment": {"latency": PAYMENT_LATENCY}},
                 }
             )
-            await start_order(client, request, store=store, task_queue=task_queue)
+            await Orders(client, store, task_queue=task_queue).place(request)
         workflow_ids = [order_workflow_id(order_id) for order_id in order_ids]
 
         # Wait until both workers have taken work, then kill the first in mid-payment.
@@ -155,7 +155,7 @@ async def test_two_workers_share_orders_and_survive_a_kill(
                 for a in attempts
                 if a.worker == victim
                 and a.step == StepName.CHARGE_PAYMENT
-                and a.outcome == OUTCOME_RUNNING
+                and a.outcome == AttemptOutcome.RUNNING
             ]
             return {a.worker or "" for a in attempts}, charging
 
@@ -169,7 +169,7 @@ async def test_two_workers_share_orders_and_survive_a_kill(
         first.wait(timeout=10)
 
         finals = await asyncio.wait_for(
-            asyncio.gather(*(wait_for_order(client, order_id) for order_id in order_ids)),
+            asyncio.gather(*(Orders(client, store).wait(order_id) for order_id in order_ids)),
             timeout=40,
         )
         assert [status.state for status in finals] == [OrderState.COMPLETED] * ORDERS, (
@@ -178,7 +178,7 @@ async def test_two_workers_share_orders_and_survive_a_kill(
         assert second.poll() is None, "the surviving worker must still be running"
 
         # Exactly one charge per order, never a refund, money matches the catalog price.
-        payments = await store.payments_for(workflow_ids)
+        payments = await audit.payment_kinds(store, workflow_ids)
         assert payments == {workflow_id: ["charge"] for workflow_id in workflow_ids}
         for workflow_id in workflow_ids:
             assert str(await store.net_charged(workflow_id)) == "5.00"
@@ -194,8 +194,10 @@ async def test_two_workers_share_orders_and_survive_a_kill(
             charges = [
                 a for a in attempts if a.workflow_id == workflow_id and a.step == "charge_payment"
             ]
-            lost = [a for a in charges if a.worker == victim and a.outcome == OUTCOME_RUNNING]
-            done = [a for a in charges if a.outcome == OUTCOME_COMPLETED]
+            lost = [
+                a for a in charges if a.worker == victim and a.outcome == AttemptOutcome.RUNNING
+            ]
+            done = [a for a in charges if a.outcome == AttemptOutcome.COMPLETED]
             assert lost and len(done) == 1, charges
             assert done[0].worker == identity(second) and done[0].attempt > lost[0].attempt
     finally:

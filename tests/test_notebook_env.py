@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.drillkit import audit
 from orderflow import notebook
 from orderflow.config import Settings
 from orderflow.devserver import DevServer, free_port, is_listening
+from orderflow.lab import env as lab_env
 from orderflow.models import OrderState
 from tests.conftest import unique
 
@@ -143,10 +145,10 @@ async def test_place_order_refuses_bad_input_and_starts_nothing(dev_server, data
     )
     env = await notebook.start(settings, ui=False)
     try:
-        counts = await store.counts()
+        counts = await audit.counts(store)
         with pytest.raises(ValueError):
             await env.place_order("espresso-beans", **{"quantity": 1, **bad})
-        assert await store.counts() == counts
+        assert await audit.counts(store) == counts
     finally:
         await env.stop()
 
@@ -154,7 +156,7 @@ async def test_place_order_refuses_bad_input_and_starts_nothing(dev_server, data
 async def test_unreachable_temporal_is_a_clear_error_and_leaves_nothing(tmp_path):
     import logging
 
-    from orderflow.client import TemporalUnavailableError
+    from orderflow.errors import TemporalUnavailableError
 
     handlers_before = list(logging.getLogger("temporalio").handlers)
     # 127.0.0.2 is not "local" to the settings (no dev server is started for it) and
@@ -168,18 +170,18 @@ async def test_unreachable_temporal_is_a_clear_error_and_leaves_nothing(tmp_path
     assert logging.getLogger("temporalio").handlers == handlers_before
 
 
-async def test_notebooks_use_their_own_task_queue_unless_configured(dev_server, data_dir):
+async def test_notebooks_use_their_own_task_queue_unless_configured(dev_server, data_dir, orders):
     """A `make run` worker on the same server polls `orderflow` with another store: it
     must not take the notebook's orders."""
     defaults = Settings(temporal_address=dev_server.address, data_dir=data_dir)
     env = await notebook.start(defaults, ui=False)
     try:
-        assert env.task_queue == notebook.NOTEBOOK_TASK_QUEUE == "orderflow-notebook"
+        assert env.task_queue == lab_env.NOTEBOOK_TASK_QUEUE == "orderflow-notebook"
         await env.restock("nb-queue-mug", 1)
         order_id = await env.place_order("nb-queue-mug")
         assert (await env.wait(order_id)).state == OrderState.COMPLETED
         attempts = await env.attempts(order_id)
-        assert set(attempts.worker) == {notebook.DEFAULT_IDENTITY}
+        assert set(attempts.worker) == {lab_env.DEFAULT_IDENTITY}
     finally:
         await env.stop()
     explicit = Settings(temporal_address=dev_server.address, data_dir=data_dir, task_queue="q1")

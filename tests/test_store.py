@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.drillkit import audit
 from orderflow.models import AttemptRecord, OrderItem
 from orderflow.store import (
     DEMO_CATALOG,
@@ -90,17 +91,17 @@ async def test_reserve_takes_stock_and_prices_from_catalog(db: Store) -> None:
 async def test_reserve_is_all_or_nothing(db: Store) -> None:
     await db.put_product("a", "A", "1.00", 5)
     await db.put_product("b", "B", "1.00", 1)
-    before = await db.counts()
+    before = await audit.counts(db)
     with pytest.raises(OutOfStockError) as raised:
         await db.reserve("order-r2", "r2", items(a=2, b=2))
     assert (raised.value.sku, raised.value.requested, raised.value.available) == ("b", 2, 1)
     with pytest.raises(UnknownProductError):
         await db.reserve("order-r3", "r3", items(a=1, nope=1))
     assert (await db.stock("a"), await db.stock("b")) == (5, 1)
-    assert await db.counts() == before
+    assert await audit.counts(db) == before
 
 
-async def test_no_oversell_under_concurrency(db: Store) -> None:
+async def test_no_oversell_under_concurrency(db: Store, orders) -> None:
     """40 orders race for 6 units of each of two products, items in both orders."""
     await db.put_product("a", "A", "1.00", 6)
     await db.put_product("b", "B", "1.00", 6)
@@ -116,7 +117,7 @@ async def test_no_oversell_under_concurrency(db: Store) -> None:
     results = await asyncio.gather(*(order(n) for n in range(40)))
     assert sum(results) == 6
     assert (await db.stock("a"), await db.stock("b")) == (0, 0)
-    assert (await db.counts()).reservations == 6
+    assert (await audit.counts(db)).reservations == 6
 
 
 async def test_reserve_is_idempotent_even_when_racing_itself(db: Store) -> None:
@@ -126,7 +127,7 @@ async def test_reserve_is_idempotent_even_when_racing_itself(db: Store) -> None:
     results = await asyncio.gather(*(db.reserve("order-i2", "i2", items(a=1)) for _ in range(8)))
     assert all(result == results[0] for result in results)
     assert await db.stock("a") == 10 - 4 - 1
-    assert (await db.counts()).reservations == 2
+    assert (await audit.counts(db)).reservations == 2
 
 
 async def test_charge_and_notify_are_idempotent_even_when_racing(db: Store) -> None:
@@ -136,8 +137,8 @@ async def test_charge_and_notify_are_idempotent_even_when_racing(db: Store) -> N
     assert len(set(charges)) == 1 and charges[0][1] == "order-p1:charge"
     notes = await asyncio.gather(*(db.notify("order-p1", "alice", "hello") for _ in range(8)))
     assert len(set(notes)) == 1
-    assert await db.payments_for(["order-p1"]) == {"order-p1": ["charge"]}
-    counts = await db.counts()
+    assert await audit.payment_kinds(db, ["order-p1"]) == {"order-p1": ["charge"]}
+    counts = await audit.counts(db)
     assert (counts.payments, counts.notifications) == (1, 1)
 
 
@@ -173,7 +174,7 @@ async def test_tombstones_refuse_late_reserve_and_charge(db: Store) -> None:
     with pytest.raises(AlreadyCompensatedError):
         await db.charge("order-z1", "z1", "carol", Decimal("10.00"))
     assert await db.stock("a") == 10
-    assert await db.payments_for(["order-z1"]) == {"order-z1": ["void"]}
+    assert await audit.payment_kinds(db, ["order-z1"]) == {"order-z1": ["void"]}
     assert await db.net_charged("order-z1") == 0
 
 
@@ -199,7 +200,7 @@ async def test_charge_racing_refund_never_keeps_money(db: Store) -> None:
     await asyncio.gather(*(race(w) for w in workflows))
     for workflow_id in workflows:
         assert await db.net_charged(workflow_id) == 0, await db.payment_ledger(workflow_id)
-    kinds = await db.payments_for(workflows)
+    kinds = await audit.payment_kinds(db, workflows)
     assert all(sorted(k) in (["charge", "refund"], ["void"]) for k in kinds.values()), kinds
 
 
@@ -209,7 +210,7 @@ async def test_ledger_and_net_charged(db: Store) -> None:
     await db.charge("order-l2", "l2", "erin", Decimal("1.00"))
     assert await db.net_charged("order-l1") == Decimal("42.10")
     assert [e.idempotency_key for e in await db.payment_ledger("order-l1")] == ["order-l1:charge"]
-    assert await db.payments_for(["order-l1", "order-none"]) == {
+    assert await audit.payment_kinds(db, ["order-l1", "order-none"]) == {
         "order-l1": ["charge"],
         "order-none": [],
     }
@@ -245,12 +246,12 @@ async def test_attempts_start_and_finish(db: Store) -> None:
 
 
 async def test_counts_track_every_table(db: Store) -> None:
-    empty = await db.counts()
+    empty = await audit.counts(db)
     assert (empty.reservations, empty.payments, empty.notifications) == (0, 0, 0)
     assert empty.total_stock == sum(stock for *_, stock in DEMO_CATALOG)
     await db.reserve("order-n1", "n1", items(**{"ceramic-mug": 2}))
     await db.charge("order-n1", "n1", "frank", Decimal("24.00"))
     await db.notify("order-n1", "frank", "hi")
-    after = await db.counts()
+    after = await audit.counts(db)
     assert (after.reservations, after.payments, after.notifications) == (1, 1, 1)
     assert after.total_stock == empty.total_stock - 2

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 
-from orderflow import client as orders
+from orderflow.lab import exercises
 from orderflow.models import TASK_QUEUE, OrderRequest, OrderState, StepName, StepStatus
+from orderflow.orders import Orders
 from orderflow.store import Store
-from orderflow.teaching import deployment, exercises, history, sandbox, testkit
+from orderflow.teaching import deployment, history, sandbox, testkit
 from orderflow.teaching.variants import (
     NOTIFY_FIRST_PATCH,
     DeprecatedPatchOrderWorkflow,
@@ -30,6 +31,7 @@ from orderflow.teaching.variants import (
     PatchedNotifyFirstOrderWorkflow,
 )
 from orderflow.workflows import OrderWorkflow
+from orderflow.workflows.order import SEARCH_ATTRIBUTES_PATCH
 from tests import teaching_answers
 from tests.conftest import eventually, unique
 
@@ -59,9 +61,9 @@ async def place(client: Client, store: Store, sku: str, task_queue: str, **extra
             **extra,
         }
     )
-    request, created = await orders.start_order(client, request, store=store, task_queue=task_queue)
-    assert created
-    return request.order_id or ""
+    placed = await Orders(client, store, task_queue=task_queue).place(request)
+    assert placed.created
+    return placed.order_id
 
 
 # --- replay and versioning -------------------------------------------------------------
@@ -95,7 +97,7 @@ async def test_patched_change_replays_every_committed_history() -> None:
 
 
 async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_patch(
-    client: Client, store: Store, product: Any
+    client: Client, store: Store, product: Any, orders
 ) -> None:
     """The tutorial's live story: v1 starts an order, v2 (unsafe) takes over and fails its
     workflow task, v3 (patched) finishes it the old way and runs new orders the new way."""
@@ -108,7 +110,7 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
             faults={"charge_payment": {"latency": 1}},
         )  # fmt: skip
         await eventually(
-            lambda: orders.get_status(client, running),
+            lambda: orders.status(running),
             lambda status: status.step(StepName.CHARGE_PAYMENT).status == StepStatus.RUNNING,
             what="the charge to start on v1",
         )
@@ -123,8 +125,8 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
 
         await production.roll_out(PatchedNotifyFirstOrderWorkflow)
         fresh = await production.place(sku, order_id=unique("teach-fresh"), quantity=2)
-        assert (await orders.wait_for_order(client, fresh)).state == OrderState.COMPLETED
-        old_final = await orders.wait_for_order(client, running)  # after the task's retry
+        assert (await orders.wait(fresh)).state == OrderState.COMPLETED
+        old_final = await orders.wait(running)  # after the task's retry
     finally:
         await production.stop()
     assert old_final.state == OrderState.COMPLETED
@@ -132,8 +134,8 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
     new_history = await history.fetch(client, f"order-{fresh}")
     assert history.activity_sequence(old_history) == [RESERVE, CHARGE, NOTIFY]
     assert history.activity_sequence(new_history) == [RESERVE, NOTIFY, CHARGE]
-    assert history.patch_ids(old_history) == []
-    assert history.patch_ids(new_history) == [NOTIFY_FIRST_PATCH]
+    assert history.patch_ids(old_history) == [SEARCH_ATTRIBUTES_PATCH]
+    assert history.patch_ids(new_history) == [SEARCH_ATTRIBUTES_PATCH, NOTIFY_FIRST_PATCH]
     assert await store.stock(sku) == 6
     ledger = await store.payment_ledger(f"order-{running}")
     assert [entry.kind for entry in ledger] == ["charge"], "charged once, across 3 versions"
@@ -150,7 +152,7 @@ async def test_teaching_variants_may_not_poll_the_service_queue(client: Client, 
 
 
 async def test_broken_variant_keeps_the_stock_after_a_declined_card(
-    client: Client, store: Store, product: Any
+    client: Client, store: Store, product: Any, orders
 ) -> None:
     declined = {"faults": {"charge_payment": {"permanent": True}}}
     results = {}
@@ -158,9 +160,7 @@ async def test_broken_variant_keeps_the_stock_after_a_declined_card(
         sku = await product(stock=5)
         queue = unique("teach-leak")
         async with deployment.teaching_worker(client, store, workflow_class, task_queue=queue):
-            final = await orders.wait_for_order(
-                client, await place(client, store, sku, queue, **declined)
-            )
+            final = await orders.wait(await place(client, store, sku, queue, **declined))
         results[workflow_class.__name__] = (final.state, await store.stock(sku))
     assert results == {
         "OrderWorkflow": (OrderState.FAILED, 5),

@@ -13,9 +13,9 @@ from matplotlib.colors import to_hex
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from orderflow import client as orders
-from orderflow import timeline
+from orderflow.lab import timeline
 from orderflow.models import AttemptRecord, OrderRequest, order_workflow_id
+from orderflow.teaching import history
 
 matplotlib.use("Agg")
 
@@ -147,7 +147,7 @@ def test_history_frame_names_activity_events_from_their_scheduled_event():
               activity_task_started_event_attributes=started),
     ]  # fmt: skip
 
-    frame = timeline.history_frame(events)
+    frame = history.history_frame(events)
 
     assert frame.event_type.tolist() == [
         "WorkflowExecutionStarted",
@@ -161,7 +161,7 @@ def test_history_frame_names_activity_events_from_their_scheduled_event():
 
 @pytest.mark.usefixtures("worker")
 async def test_real_retried_order_gives_matching_frames_and_chart(
-    client, store, settings, order_id, product
+    client, store, settings, order_id, product, orders
 ):
     sku = await product()
     request = OrderRequest.model_validate(
@@ -173,10 +173,10 @@ async def test_real_retried_order_gives_matching_frames_and_chart(
             "retry": {"initial_interval": 0.1, "backoff_coefficient": 1.0},
         }
     )
-    await orders.start_order(client, request, store=store, task_queue=settings.task_queue)
-    await orders.wait_for_order(client, order_id)
+    await orders.place(request)
+    await orders.wait(order_id)
 
-    frame = await timeline.load_attempts(store, order_id)
+    frame = await timeline.load_attempts(orders, order_id)
     assert list(zip(frame.step, frame.attempt, frame.outcome, strict=True)) == [
         ("reserve_inventory", 1, "completed"),
         ("charge_payment", 1, "failed"),

@@ -34,10 +34,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from temporalio.client import Client
 
-from orderflow.client import connect, start_order, wait_for_order
 from orderflow.config import Settings
+from orderflow.connection import connect
 from orderflow.devserver import free_port
 from orderflow.models import WORKFLOW_TYPE, OrderRequest, OrderState, StepName
+from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.tracing import (
     EXPORTERS,
@@ -67,7 +68,8 @@ async def traced(settings: Settings, store: Store) -> AsyncIterator[Traced]:
         settings, interceptors=temporal_interceptors("none", tracer_provider=provider)
     )
     task_queue = unique("traced")
-    worker = BackgroundWorker(lambda: build_worker(client, store, task_queue=task_queue)).start()
+    worker_settings = Settings(task_queue=task_queue)
+    worker = BackgroundWorker(lambda: build_worker(client, store, worker_settings)).start()
     try:
         yield Traced(provider, exporter, client, task_queue)
     finally:
@@ -83,7 +85,7 @@ async def api_url(traced: Traced, store: Store) -> AsyncIterator[str]:
         order_id = http_request.path_params["order_id"]
         body = await http_request.json()
         request = OrderRequest.model_validate({**body, "order_id": order_id})
-        await start_order(traced.client, request, store=store, task_queue=traced.task_queue)
+        await Orders(traced.client, store, task_queue=traced.task_queue).place(request)
         return JSONResponse({"order_id": order_id}, status_code=201)
 
     app = Starlette(routes=[Route("/orders/{order_id}", create, methods=["POST"])])
@@ -123,7 +125,11 @@ def parent_of(span: ReadableSpan) -> int | None:
 
 
 async def test_one_order_is_one_trace_from_http_request_to_activities(
-    traced: Traced, api_url: str, product: Callable[..., Awaitable[str]], order_id: str
+    traced: Traced,
+    api_url: str,
+    product: Callable[..., Awaitable[str]],
+    order_id: str,
+    store: Store,
 ) -> None:
     sku = await product(stock=3)
     async with httpx.AsyncClient(base_url=api_url) as http:
@@ -132,7 +138,7 @@ async def test_one_order_is_one_trace_from_http_request_to_activities(
             json={"customer_id": "tracy", "items": [{"sku": sku, "quantity": 1}]},
         )
     assert response.status_code == 201, response.text
-    final = await asyncio.wait_for(wait_for_order(traced.client, order_id), timeout=20)
+    final = await Orders(traced.client, store, task_queue=traced.task_queue).wait(order_id, 20)
     assert final.state == OrderState.COMPLETED
 
     spans = [s for s in traced.exporter.get_finished_spans() if s.name != "HandleQuery:status"]
@@ -209,9 +215,10 @@ def test_cli_exports_spans_to_the_console_by_setting(
     }
     command = [
         str(Path(sys.executable).parent / "orderflow"),
-        "order", "create", "--customer", "otel", "--item", "ceramic-mug=1",
-        "--order-id", order_id, "--address", settings.address,
+        "--address", settings.address,
         "--task-queue", settings.task_queue, "--data-dir", str(settings.data_dir),
+        "order", "create", "--customer", "otel", "--item", "ceramic-mug=1",
+        "--order-id", order_id,
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -241,7 +248,7 @@ def spawn(args: list[str], env: dict[str, str], log: IO[str]) -> subprocess.Pope
 
 
 async def test_api_and_worker_processes_share_one_trace(
-    settings: Settings, client: Client, tmp_path: Path
+    settings: Settings, client: Client, store: Store, tmp_path: Path
 ) -> None:
     """``orderflow api`` and ``orderflow worker`` as separate processes, both with
     ``ORDERFLOW_OTEL_EXPORTER=console``: the worker's activity spans continue the trace
@@ -280,7 +287,7 @@ async def test_api_and_worker_processes_share_one_trace(
                 },
             )
             assert created.status_code == 201, created.text
-        final = await asyncio.wait_for(wait_for_order(client, order_id), timeout=45)
+        final = await Orders(client, store).wait(order_id, 45)
         assert final.state == OrderState.COMPLETED
     finally:
         for process in processes.values():

@@ -18,7 +18,7 @@ WITHOUT_OTEL = textwrap.dedent(
                 raise ImportError(f"No module named {name!r}")
 
     sys.meta_path.insert(0, NoOpenTelemetry())
-    from orderflow import cli, client, service, tracing, worker
+    from orderflow import cli, connection, orders, stack, tracing, worker
     from orderflow.config import Settings
 
     assert not tracing.tracing_available()

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orderflow import client as orders
-from orderflow.models import AttemptRecord, OrderRequest, OrderState
+from orderflow.models import AttemptOutcome, AttemptRecord, OrderRequest, OrderState
 from orderflow.store import Store, utcnow
-from orderflow.tracking import OUTCOME_RUNNING, RUNNING_ROW_AFTER, GroupCommit
+from orderflow.tracking import RUNNING_ROW_AFTER, GroupCommit
 from tests.conftest import eventually
 
 
@@ -51,7 +50,7 @@ async def test_concurrent_attempts_share_transactions(tmp_path: Path):
 
 @pytest.mark.usefixtures("worker")
 async def test_only_a_long_attempt_shows_running_and_every_attempt_has_one_row(
-    client, store, settings, order_id, product
+    client, store, settings, order_id, product, orders
 ):
     sku = await product(stock=3)
     latency = RUNNING_ROW_AFTER + 1.0
@@ -63,20 +62,18 @@ async def test_only_a_long_attempt_shows_running_and_every_attempt_has_one_row(
             "faults": {"charge_payment": {"latency": latency}},
         }
     )
-    started, _ = await orders.start_order(
-        client, request, store=store, task_queue=settings.task_queue
-    )
+    started = await orders.place(request)
 
     running = await eventually(
         lambda: store.attempts(started.workflow_id),
-        lambda rows: any(row.outcome == OUTCOME_RUNNING for row in rows),
+        lambda rows: any(row.outcome == AttemptOutcome.RUNNING for row in rows),
         what="a running row for the slow charge",
     )
     assert [(row.step, row.outcome) for row in running] == [
         ("reserve_inventory", "completed"),
-        ("charge_payment", OUTCOME_RUNNING),
+        ("charge_payment", AttemptOutcome.RUNNING),
     ]
-    final = await orders.wait_for_order(client, order_id)
+    final = await orders.wait(order_id)
 
     assert final.state == OrderState.COMPLETED
     rows = await store.attempts(started.workflow_id)

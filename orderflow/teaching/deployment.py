@@ -13,8 +13,9 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from orderflow import client as orders
+from orderflow.config import Settings
 from orderflow.models import TASK_QUEUE, OrderRequest
+from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.worker import BackgroundWorker, build_worker
 
@@ -30,7 +31,14 @@ def teaching_worker(
     """
     if task_queue == TASK_QUEUE:
         raise ValueError("teaching variants must not poll the service's task queue")
-    return build_worker(client, store, task_queue=task_queue, workflows=[workflow_class], **options)
+    return build_worker(
+        client,
+        store,
+        Settings(task_queue=task_queue),
+        workflows=[workflow_class],
+        task_queue=task_queue,
+        **options,
+    )
 
 
 class Deployment:
@@ -45,6 +53,7 @@ class Deployment:
         self.client = client
         self.store = store
         self.task_queue = task_queue
+        self.orders = Orders(client, store, task_queue=task_queue)
         self.version: type | None = None
         self._worker: BackgroundWorker | None = None
 
@@ -72,10 +81,7 @@ class Deployment:
                 **extra,
             }
         )
-        started, _ = await orders.start_order(
-            self.client, request, store=self.store, task_queue=self.task_queue
-        )
-        return started.order_id or order_id
+        return (await self.orders.place(request)).order_id
 
     async def stop(self) -> None:
         if self._worker is not None:

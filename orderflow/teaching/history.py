@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from google.protobuf.json_format import MessageToDict
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMMAND_EVENTS = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: "schedule activity",
@@ -206,3 +211,74 @@ def table(outcomes: Sequence[ReplayOutcome]) -> list[dict[str, str]]:
         }
         for outcome in outcomes
     ]
+
+
+# --- a history as a table (tutorials 01-03, the notebook env) ---------------------------
+
+
+def event_type_name(event_type: int) -> str:
+    """``EVENT_TYPE_ACTIVITY_TASK_FAILED`` -> ``ActivityTaskFailed``."""
+    raw = EventType.Name(event_type).removeprefix("EVENT_TYPE_")  # type: ignore[arg-type]
+    return "".join(part.capitalize() for part in raw.split("_"))
+
+
+def history_frame(events: Sequence[HistoryEvent]) -> pd.DataFrame:
+    """The event history as a table: id, time, type, the activity it concerns, details.
+
+    ``seconds`` is relative to the first event. Activity events after ``Scheduled`` carry
+    only the scheduled event's id; the activity name is filled in from it.
+    """
+    import pandas as pd
+
+    activity_names: dict[int, str] = {}
+    rows = []
+    origin = events[0].event_time.ToDatetime() if events else None
+    for event in events:
+        kind = event_type_name(event.event_type)
+        attributes = _attributes(event)
+        activity = ""
+        if kind == "ActivityTaskScheduled":
+            activity = event.activity_task_scheduled_event_attributes.activity_type.name
+            activity_names[event.event_id] = activity
+        elif "scheduledEventId" in attributes and kind.startswith("ActivityTask"):
+            activity = activity_names.get(int(attributes["scheduledEventId"]), "")
+        when = event.event_time.ToDatetime()
+        rows.append(
+            {
+                "event_id": event.event_id,
+                "seconds": round((when - origin).total_seconds(), 3) if origin else 0.0,
+                "event_type": kind,
+                "activity": activity,
+                "details": _details(kind, attributes),
+            }
+        )
+    return pd.DataFrame(rows, columns=["event_id", "seconds", "event_type", "activity", "details"])
+
+
+def _attributes(event: HistoryEvent) -> dict[str, Any]:
+    which = event.WhichOneof("attributes")
+    if which is None:
+        return {}
+    return MessageToDict(getattr(event, which))
+
+
+def _details(kind: str, attributes: Mapping[str, Any]) -> str:
+    """A short readable note for the events a learner cares about."""
+    if kind == "ActivityTaskStarted":
+        return f"attempt {attributes.get('attempt', 1)}"
+    if kind in {"ActivityTaskFailed", "WorkflowExecutionFailed"}:
+        failure = attributes.get("failure", {})
+        cause = failure.get("cause", {})
+        return str(cause.get("message") or failure.get("message", ""))
+    if kind == "ActivityTaskTimedOut":
+        return str(attributes.get("failure", {}).get("message", "timed out"))
+    if kind == "TimerStarted":
+        return f"timer {attributes.get('startToFireTimeout', '')}"
+    if kind == "WorkflowExecutionSignaled":
+        return f"signal {attributes.get('signalName', '')}"
+    if kind == "WorkflowExecutionUpdateAccepted":
+        return f"update {attributes.get('acceptedRequest', {}).get('input', {}).get('name', '')}"
+    if kind == "ActivityTaskScheduled":
+        retry = attributes.get("retryPolicy", {})
+        return f"max attempts {retry.get('maximumAttempts', 0) or 'unlimited'}"
+    return ""

@@ -39,9 +39,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from orderflow import client as orders_client
 from orderflow.devserver import temporal_binary
-from orderflow.models import OrderRequest, OrderStatus, new_order_id
+from orderflow.models import SEARCH_ATTRIBUTE_KEYS, OrderRequest, OrderStatus, new_order_id
+from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.teaching.deployment import teaching_worker
 from orderflow.teaching.variants import LeakyStockOrderWorkflow
@@ -125,6 +125,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         ip="127.0.0.1",
         ui=False,
         data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTE_KEYS,
     )
     yield env
     await env.shutdown()
@@ -180,10 +181,9 @@ class OrderHarness:
                 **extra,
             }
         )
-        request, _ = await orders_client.start_order(
-            self.client, request, store=self.store, task_queue=self.task_queue
-        )
-        return await orders_client.wait_for_order(self.client, request.order_id or "")
+        door = Orders(self.client, self.store, task_queue=self.task_queue)
+        placed = await door.place(request)
+        return await door.wait(placed.order_id)
 
     async def stock(self, sku: str) -> int:
         return await self.store.stock(sku)

@@ -13,8 +13,8 @@ from tests.apiserver import serve
 
 
 @pytest.fixture(scope="session")
-async def api_url(settings, client, store, worker) -> AsyncIterator[str]:
-    async with serve(create_app(settings, client=client, store=store)) as url:
+async def api_url(settings, orders, worker) -> AsyncIterator[str]:
+    async with serve(create_app(settings, orders=orders)) as url:
         yield url
 
 

@@ -17,8 +17,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from orderflow.api import MAX_BODY_BYTES, create_app
+from bench.drillkit import audit
+from orderflow.api.app import MAX_BODY_BYTES, create_app
 from orderflow.models import WORKFLOW_TYPE, order_workflow_id
+from orderflow.orders import Orders
 from orderflow.store import Store
 from tests.apiserver import serve
 from tests.conftest import eventually
@@ -137,7 +139,7 @@ class Snapshot:
 
 
 async def snapshot(client: Client, store: Store) -> Snapshot:
-    return Snapshot((await client.count_workflows(ORDERS)).count, await store.counts())
+    return Snapshot((await client.count_workflows(ORDERS)).count, await audit.counts(store))
 
 
 async def assert_never_started(client: Client, order_id: str) -> None:
@@ -196,7 +198,7 @@ async def test_faults_are_refused_when_disabled(settings, client, store, order_i
     body = valid(order_id, sku, faults={"charge_payment": {"fail_first_n": 1}})
     before = await snapshot(client, store)
     async with (
-        serve(create_app(strict, client=client, store=store)) as url,
+        serve(create_app(strict, orders=Orders.from_settings(client, store, strict))) as url,
         httpx.AsyncClient(base_url=url) as http,
     ):
         response = await http.post("/api/orders", json=body)

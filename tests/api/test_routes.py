@@ -14,6 +14,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from orderflow.api import create_app
 from orderflow.devserver import free_port
 from orderflow.models import FINAL_STATES, OrderState
+from orderflow.orders import Orders
 from tests.apiserver import serve
 from tests.conftest import eventually, unique
 
@@ -62,7 +63,7 @@ async def test_ready_lists_the_worker_polling_the_task_queue(http, worker, setti
 async def test_ready_is_503_when_no_worker_polls(settings, client, store):
     lonely = settings.model_copy(update={"task_queue": unique("nobody-polls")})
     async with (
-        serve(create_app(lonely, client=client, store=store)) as url,
+        serve(create_app(lonely, orders=Orders.from_settings(client, store, lonely))) as url,
         httpx.AsyncClient(base_url=url) as http,
     ):
         response = await http.get("/ready")
@@ -75,7 +76,7 @@ async def test_ready_is_503_and_metrics_still_served_when_temporal_is_down(setti
         f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter
     )
     async with (
-        serve(create_app(settings, client=dead, store=store)) as url,
+        serve(create_app(settings, orders=Orders.from_settings(dead, store, settings))) as url,
         httpx.AsyncClient(base_url=url) as http,
     ):
         ready = await http.get("/ready")
@@ -329,7 +330,7 @@ async def test_web_redirects_and_serves_the_console_with_a_strict_csp(http):
 
 
 async def test_web_console_uses_no_cdn_and_no_inner_html():
-    from orderflow.api import WEB_DIR
+    from orderflow.api.app import WEB_DIR
 
     for path in WEB_DIR.iterdir():
         text = path.read_text()
@@ -345,7 +346,7 @@ async def test_no_cors_headers_unless_configured(http, settings, client, store):
 
     allowed = settings.model_copy(update={"cors_origins": ["http://console.example"]})
     async with (
-        serve(create_app(allowed, client=client, store=store)) as url,
+        serve(create_app(allowed, orders=Orders.from_settings(client, store, allowed))) as url,
         httpx.AsyncClient(base_url=url) as other,
     ):
         good = await other.get("/api/products", headers={"Origin": "http://console.example"})
@@ -411,10 +412,10 @@ async def test_a_completed_order_is_readable_while_no_worker_runs(
 
     queue = unique("own-queue")
     own = settings.model_copy(update={"task_queue": queue})
-    own_worker = BackgroundWorker(lambda: build_worker(client, store, task_queue=queue)).start()
+    own_worker = BackgroundWorker(lambda: build_worker(client, store, own)).start()
     sku = await product()
     async with (
-        serve(create_app(own, client=client, store=store)) as url,
+        serve(create_app(own, orders=Orders.from_settings(client, store, own))) as url,
         httpx.AsyncClient(base_url=url, timeout=30) as http,
     ):
         try:

@@ -57,8 +57,8 @@ async def chromium(chromium_path: str) -> AsyncIterator[Any]:
 
 
 @pytest.fixture(scope="session")
-async def console_url(settings, client, store, worker) -> AsyncIterator[str]:
-    async with serve(create_app(settings, client=client, store=store)) as url:
+async def console_url(settings, orders, worker) -> AsyncIterator[str]:
+    async with serve(create_app(settings, orders=orders)) as url:
         yield f"{url}/web/"
 
 

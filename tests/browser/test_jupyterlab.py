@@ -34,7 +34,7 @@ SLOW = 90_000  # ms: JupyterLab's first page load is heavy on a busy 2-core mach
 
 NOTEBOOK_CELLS = [
     "import orderflow.notebook\n"
-    "from orderflow.console import OrderConsole\n"
+    "from orderflow.lab.console import OrderConsole\n"
     "env = await orderflow.notebook.start(ui=False)\n"
     "console = await OrderConsole.open(env, refresh_every=0.5)\n"
     "console",

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from bench.drillkit.harness import fresh_drill
+from bench.drillkit.procs import WorkerPool
+from bench.drillkit.scenarios import Drill
 from orderflow.devserver import DevServer
-from tests.procs import WorkerPool
-from tests.reliability.harness import fresh_drill
-from tests.reliability.scenarios import Drill
 
 
 @pytest.fixture

@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from orderflow import client as orders
 from orderflow.config import Settings
+from orderflow.connection import connect
 from orderflow.devserver import DevServer
 from orderflow.models import OrderRequest
+from orderflow.orders import Orders
 from orderflow.store import DEMO_CATALOG, Store
 from tests.conftest import eventually, unique
 
@@ -45,6 +46,10 @@ class LoopEnv:
     def task_queue(self) -> str:
         return self.settings.task_queue
 
+    @property
+    def orders(self) -> Orders:
+        return Orders.from_settings(self.client, self.store, self.settings)
+
     def assert_nothing_started(self) -> None:
         """Visibility is eventually consistent: start a canary, wait until it is listed,
         then it must be the only workflow the task queue ever saw."""
@@ -55,9 +60,7 @@ class LoopEnv:
                 customer_id="canary",
                 items=[{"sku": CATALOG_SKUS[0], "quantity": 1}],  # type: ignore[list-item]
             )
-            await orders.start_order(
-                self.client, canary, store=self.store, task_queue=self.task_queue
-            )
+            await self.orders.place(canary)
             query = f"TaskQueue = '{self.task_queue}'"
             listed = await eventually(
                 lambda: self.client.count_workflows(query), lambda c: c.count >= 1
@@ -83,7 +86,7 @@ def open_loop_env(
     )
 
     async def open_env() -> LoopEnv:
-        client = await orders.connect(drill_settings)
+        client = await connect(drill_settings)
         store = await Store.open(drill_settings.store_url)
         return LoopEnv(loop, client, store, drill_settings)
 

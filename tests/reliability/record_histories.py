@@ -6,8 +6,9 @@ Runs every drill small, on a throwaway file-backed dev server with real worker p
 and keeps one history per distinct outcome (final state, step statuses, payment kinds):
 a retried payment after a worker kill, an order that lived through a server kill, sold
 and out-of-stock orders of the oversell race, cancels in every phase, the idempotent
-create. They land in ``tests/histories/reliability/<order id>.json``, where
-``tests/test_replay.py`` replays them on the current code with the Core histories.
+create. They land in ``tests/histories/<RECORDING>/reliability/<order id>.json``, where
+``tests/test_replay.py`` replays them on the current code with every other history; the
+sets recorded by earlier code stay untouched.
 """
 
 from __future__ import annotations
@@ -17,14 +18,9 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from temporalio.client import Client
-
-from orderflow import client as orders
-from orderflow.config import Settings
-from orderflow.models import order_id_from_workflow_id
-from orderflow.store import Store
-from tests.reliability.harness import fresh_drill, own_server
-from tests.reliability.scenarios import (
+from bench.drillkit import audit
+from bench.drillkit.harness import fresh_drill, own_server
+from bench.drillkit.scenarios import (
     Drill,
     DrillReport,
     cancel_races,
@@ -33,8 +29,12 @@ from tests.reliability.scenarios import (
     no_oversell,
     worker_killed_mid_payment,
 )
+from orderflow.config import Settings
+from orderflow.connection import connect
+from orderflow.models import order_id_from_workflow_id
+from tests.record_histories import RECORDING
 
-OUT = Path(__file__).parent.parent / "histories" / "reliability"
+OUT = Path(__file__).parent.parent / "histories" / RECORDING / "reliability"
 
 DRILLS: dict[str, Callable[[Drill], Awaitable[DrillReport]]] = {
     "worker-killed": lambda d: worker_killed_mid_payment(
@@ -48,12 +48,13 @@ DRILLS: dict[str, Callable[[Drill], Awaitable[DrillReport]]] = {
 }
 
 
-async def keep_one_per_outcome(client: Client, store: Store, report: DrillReport) -> list[str]:
+async def keep_one_per_outcome(drill: Drill, report: DrillReport) -> list[str]:
     """Write the history of the first order of each distinct outcome; return the ids."""
-    ledgers = await store.payments_for(report.workflow_ids)
+    client, orders = drill.client, drill.orders
+    ledgers = await audit.payment_kinds(drill.store, report.workflow_ids)
     kept: dict[tuple[object, ...], str] = {}
     for workflow_id in report.workflow_ids:
-        status = await orders.get_status(client, order_id_from_workflow_id(workflow_id))
+        status = await orders.status(order_id_from_workflow_id(workflow_id))
         outcome = (
             status.state,
             tuple(step.status for step in status.steps),
@@ -74,21 +75,21 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with own_server(root) as server:
-            client = await orders.connect(Settings(temporal_address=server.address))
+            client = await connect(Settings(temporal_address=server.address))
             for name, run in DRILLS.items():
                 async with fresh_drill(server, client, root, name) as drill:
                     report = await run(drill)
                     assert not report.violations, report.violations
-                    kept = await keep_one_per_outcome(client, drill.store, report)
+                    kept = await keep_one_per_outcome(drill, report)
                     print(f"{name}: kept {', '.join(kept)}")
         with own_server(root, "killed") as server:
-            client = await orders.connect(Settings(temporal_address=server.address))
+            client = await connect(Settings(temporal_address=server.address))
             async with fresh_drill(server, client, root, "server-killed") as drill:
                 report = await dev_server_killed(
                     server, drill, orders_count=6, prefix="drill-server-killed"
                 )
                 assert not report.violations, report.violations
-                kept = await keep_one_per_outcome(client, drill.store, report)
+                kept = await keep_one_per_outcome(drill, report)
                 print(f"server-killed: kept {', '.join(kept)}")
 
 

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.client import connect
-from orderflow.config import Settings
-from orderflow.devserver import DevServer
-from orderflow.models import OrderState
-from tests.reliability import harness
-from tests.reliability.conftest import assert_held
-from tests.reliability.scenarios import (
+from bench.drillkit.scenarios import (
     Drill,
     dev_server_killed,
     replay_all,
     worker_killed_mid_payment,
 )
+from orderflow.config import Settings
+from orderflow.connection import connect
+from orderflow.devserver import DevServer
+from orderflow.models import OrderState
+from tests.reliability import harness
+from tests.reliability.conftest import assert_held
 
 
 async def test_worker_killed_mid_payment_charges_each_order_exactly_once(drill: Drill) -> None:

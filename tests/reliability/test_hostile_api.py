@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.drillkit import audit
 from orderflow.api import create_app
 from orderflow.devserver import DevServer
 from tests.apiserver import serve
@@ -46,7 +47,7 @@ def http(env: LoopEnv) -> Iterator[httpx.Client]:
     stop = env.run(make_event())
 
     async def serve_until_stopped() -> None:
-        app = create_app(env.settings, client=env.client, store=env.store)
+        app = create_app(env.settings, orders=env.orders)
         async with serve(app) as base_url:
             url.set_result(base_url)
             await stop.wait()
@@ -67,7 +68,7 @@ def assert_refused(response: httpx.Response) -> None:
 def test_generated_create_bodies_get_4xx_and_start_or_change_nothing(
     env: LoopEnv, http: httpx.Client
 ) -> None:
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
 
     @EXAMPLES
     @given(body=hostile_bodies(), path=st.sampled_from(["/api/orders", "/api/orders/create"]))
@@ -77,12 +78,12 @@ def test_generated_create_bodies_get_4xx_and_start_or_change_nothing(
         assert_refused(http.post(path, content=content, headers=JSON_TYPE))
 
     check()
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
     env.assert_nothing_started()
 
 
 def test_raw_bytes_and_wrong_content_types_get_4xx(env: LoopEnv, http: httpx.Client) -> None:
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
 
     @EXAMPLES
     @given(
@@ -96,11 +97,11 @@ def test_raw_bytes_and_wrong_content_types_get_4xx(env: LoopEnv, http: httpx.Cli
         assert_refused(response)
 
     check()
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
 
 
 def test_generated_order_paths_get_4xx(env: LoopEnv, http: httpx.Client) -> None:
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
 
     @EXAMPLES
     @given(
@@ -116,7 +117,7 @@ def test_generated_order_paths_get_4xx(env: LoopEnv, http: httpx.Client) -> None
         assert_refused(response)
 
     check()
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
 
 
 def test_no_cors_headers_by_default_even_for_a_hostile_origin(http: httpx.Client) -> None:

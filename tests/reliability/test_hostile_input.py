@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from bench.drillkit import audit
 from orderflow import cli as cli_module
-from orderflow import client as orders
+from orderflow import errors
 from orderflow.devserver import DevServer
 from orderflow.models import OrderRequest, order_workflow_id
 from tests.conftest import unique
@@ -49,16 +50,8 @@ def refuse(env: LoopEnv, body: Any) -> str:
     except ValidationError as error:
         assert error.errors(), "a validation error names what is wrong"
         return "validation"
-    with pytest.raises(orders.InvalidOrderError) as refused:
-        env.run(
-            orders.start_order(
-                env.client,
-                request,
-                store=env.store,
-                task_queue=env.task_queue,
-                allow_faults=env.settings.allow_faults,
-            )
-        )
+    with pytest.raises(errors.InvalidOrderError) as refused:
+        env.run(env.orders.place(request))
     assert "\n" not in str(refused.value)
     if isinstance(request.order_id, str):
         assert not env.run(workflow_exists(env.client, request.workflow_id))
@@ -66,7 +59,7 @@ def refuse(env: LoopEnv, body: Any) -> str:
 
 
 def test_hostile_bodies_are_refused_and_start_or_change_nothing(env: LoopEnv) -> None:
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
     seen: Counter[str] = Counter()
 
     @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
@@ -77,13 +70,13 @@ def test_hostile_bodies_are_refused_and_start_or_change_nothing(env: LoopEnv) ->
     check()
     # Both guards were exercised, or the generator is not probing what it claims to.
     assert seen["validation"] > 0 and seen["start_order"] > 0, seen
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
     env.assert_nothing_started()
 
 
 def test_fault_plans_are_refused_when_faults_are_disabled(env: LoopEnv) -> None:
     """``ORDERFLOW_ALLOW_FAULTS=false``: a well-formed order with a fault plan is refused."""
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
     spec = st.fixed_dictionaries(
         {},
         optional={
@@ -108,7 +101,7 @@ def test_fault_plans_are_refused_when_faults_are_disabled(env: LoopEnv) -> None:
         assert refuse(env, body) == "start_order"
 
     check()
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
 
 
 # --- the CLI -----------------------------------------------------------------------------------
@@ -204,14 +197,14 @@ def test_cli_order_create_refuses_hostile_arguments_in_one_line(
     env: LoopEnv, cli: Callable[..., tuple[int, str, str]], case: str
 ) -> None:
     args, expected = CLI_CASES[case]
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
 
     status = 2 if case in USAGE_ERRORS else 1  # click's convention for usage errors
 
     line = assert_one_line_error(*cli("order", "create", *args), status=status)
 
     assert expected in line
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
 
 
 def test_cli_generated_arguments_fail_cleanly(
@@ -219,7 +212,7 @@ def test_cli_generated_arguments_fail_cleanly(
 ) -> None:
     """Random text as customer and item: refused in one line (or, if by chance well-formed,
     refused because the product does not exist), never a traceback, nothing changed."""
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(customer=ARGUMENT_TEXT, item=ARGUMENT_TEXT)
@@ -230,7 +223,7 @@ def test_cli_generated_arguments_fail_cleanly(
         assert re.match(r"error: (invalid order|--item must look like|unknown product)", line)
 
     check()
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Drill 5 in the notebook console: hostile widget values become a message, never a start.
 
-The :class:`~orderflow.console.OrderConsole` is driven the way its handlers run in a kernel:
+The :class:`~orderflow.lab.console.OrderConsole` is driven the way its handlers run in a kernel:
 on the event loop (here the loop thread of :class:`LoopEnv`), values set on the widgets,
 then a click. A product the catalog does not have is injected into the dropdown (a
 browser can send any value over the comm), so even a well-formed form must be refused.
@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from traitlets import TraitError
 
-from orderflow.console import OrderConsole
+from bench.drillkit import audit
 from orderflow.devserver import DevServer
+from orderflow.lab.console import OrderConsole
 from tests.reliability.hostile import GHOST_SKU, TEXT, LoopEnv, open_loop_env
 
 WARNING = "\N{WARNING SIGN}"
@@ -33,7 +34,7 @@ def env(dev_server: DevServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="module")
 def console(env: LoopEnv) -> Iterator[OrderConsole]:
     async def make() -> OrderConsole:
-        made = OrderConsole(env.client, env.store, env.settings, refresh_every=None)
+        made = OrderConsole(env.orders, refresh_every=None)
         await made.start()
         return made
 
@@ -52,7 +53,7 @@ def assert_safe_message(html_value: str, text: str) -> None:
 def test_hostile_form_values_show_an_escaped_message_and_start_nothing(
     env: LoopEnv, console: OrderConsole
 ) -> None:
-    before = env.run(env.store.counts())
+    before = env.run(audit.counts(env.store))
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
@@ -81,7 +82,7 @@ def test_hostile_form_values_show_an_escaped_message_and_start_nothing(
         assert_safe_message(html_value, text)
 
     check()
-    assert env.run(env.store.counts()) == before
+    assert env.run(audit.counts(env.store)) == before
     env.assert_nothing_started()
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.drillkit.procs import WorkerPool
 from orderflow.devserver import DevServer
 from tests.conftest import unique
-from tests.procs import WorkerPool
 
 
 def gone(pid: int, timeout: float = 10.0) -> bool:
@@ -46,7 +46,7 @@ def test_workers_die_with_a_killed_test_run(dev_server: DevServer, tmp_path: Pat
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from tests.procs import WorkerPool\n"
+        "from bench.drillkit.procs import WorkerPool\n"
         f"pool = WorkerPool({dev_server.address!r}, 'orphan-check', Path({str(tmp_path)!r}),"
         f" Path({str(tmp_path)!r}))\n"
         "print(pool.spawn().pid, flush=True)\n"

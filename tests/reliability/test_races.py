@@ -7,19 +7,19 @@ from decimal import Decimal
 
 import httpx
 
-from orderflow import client as orders
-from orderflow.api import create_app
-from orderflow.config import Settings
-from orderflow.models import OrderState
-from tests.apiserver import serve
-from tests.reliability.conftest import assert_held
-from tests.reliability.scenarios import (
+from bench.drillkit import audit
+from bench.drillkit.scenarios import (
     Drill,
     cancel_races,
     idempotent_create,
     no_oversell,
     replay_all,
 )
+from orderflow.api import create_app
+from orderflow.config import Settings
+from orderflow.models import OrderState
+from tests.apiserver import serve
+from tests.reliability.conftest import assert_held
 
 
 async def test_two_hundred_orders_on_fifty_units_never_oversell(drill: Drill) -> None:
@@ -65,7 +65,7 @@ async def test_twenty_concurrent_identical_creates_start_one_workflow(drill: Dri
 
 
 async def test_twenty_concurrent_identical_api_creates_start_one_workflow(
-    drill: Drill, settings: Settings
+    drill: Drill, settings: Settings, orders
 ) -> None:
     """The same through the HTTP entry point: one 201, nineteen 200 with the same order."""
     await drill.workers.spawn_ready(drill.client)
@@ -73,15 +73,15 @@ async def test_twenty_concurrent_identical_api_creates_start_one_workflow(
     await drill.store.put_product(sku, "Drill product", Decimal("4.00"), 10)
     app_settings = settings.model_copy(update={"task_queue": drill.task_queue})
     body = {"order_id": "api-idem", "customer_id": "drill", "items": [{"sku": sku, "quantity": 1}]}
-    app = create_app(app_settings, client=drill.client, store=drill.store)
+    app = create_app(app_settings, orders=drill.orders)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as http:
         responses = await asyncio.gather(*(http.post("/api/orders", json=body) for _ in range(20)))
 
     codes = sorted(response.status_code for response in responses)
     assert codes == [200] * 19 + [201], codes
     assert {response.json()["order_id"] for response in responses} == {"api-idem"}
-    final = await orders.wait_for_order(drill.client, "api-idem")
+    final = await drill.orders.wait("api-idem")
     assert final.state == OrderState.COMPLETED
-    ledgers = await drill.store.payments_for([final.workflow_id])
+    ledgers = await audit.payment_kinds(drill.store, [final.workflow_id])
     assert ledgers == {final.workflow_id: ["charge"]}
     assert await drill.store.stock(sku) == 9

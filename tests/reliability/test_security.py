@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from orderflow import client as orders
+from bench.drillkit import audit
+from bench.drillkit.procs import WorkerPool
+from bench.drillkit.scenarios import Drill, final_statuses, order_request, place
+from orderflow import errors
 from orderflow.config import Settings
 from orderflow.devserver import DevServer, for_settings, free_port
 from orderflow.models import OrderState, order_workflow_id
+from orderflow.orders import Orders
 from orderflow.store import Store
 from tests.conftest import eventually, unique
 from tests.postgres import PostgresCluster
-from tests.procs import WorkerPool
-from tests.reliability.scenarios import Drill, final_statuses, order_request, place
 
 # --- what is listening where ----------------------------------------------------------------
 
@@ -153,29 +155,28 @@ async def test_worker_with_faults_disabled_ignores_a_fault_plan(drill: Drill) ->
     request = order_request(order_id, sku, faults={"charge_payment": {"permanent": True}})
     assert await place(drill, request)  # this client allows faults; the worker does not
 
-    final = (await final_statuses(drill.client, [order_id], timeout=30))[order_id]
+    final = (await final_statuses(drill.orders, [order_id], timeout=30))[order_id]
 
     assert final.state == OrderState.COMPLETED  # a permanent decline would have FAILED it
-    assert await drill.store.payments_for([order_workflow_id(order_id)]) == {
+    assert await audit.payment_kinds(drill.store, [order_workflow_id(order_id)]) == {
         order_workflow_id(order_id): ["charge"]
     }
     assert "fault plan ignored" in worker.log()
 
 
-async def test_start_order_refuses_fault_plans_when_disabled(drill: Drill) -> None:
-    before = await drill.store.counts()
+async def test_place_refuses_fault_plans_when_disabled(drill: Drill) -> None:
+    before = await audit.counts(drill.store)
     order_id = unique("faulty")
     request = order_request(order_id, "ceramic-mug", faults={"notify_customer": {"latency": 1}})
 
-    with pytest.raises(orders.InvalidOrderError, match="fault plans are disabled"):
-        await orders.start_order(
-            drill.client, request, store=drill.store, task_queue=drill.task_queue,
-            allow_faults=False,
-        )  # fmt: skip
+    with pytest.raises(errors.InvalidOrderError, match="fault plans are disabled"):
+        await Orders(
+            drill.client, drill.store, task_queue=drill.task_queue, allow_faults=False
+        ).place(request)
 
-    assert await drill.store.counts() == before
-    with pytest.raises(orders.OrderNotFoundError):
-        await orders.get_status(drill.client, order_id)
+    assert await audit.counts(drill.store) == before
+    with pytest.raises(errors.OrderNotFoundError):
+        await drill.orders.status(order_id)
 
 
 # --- no secret in the logs ------------------------------------------------------------------
@@ -209,7 +210,7 @@ async def test_worker_logs_never_contain_the_database_password(
             drill = Drill(client=client, store=store, workers=pool)
             order_id = unique("pg")
             await place(drill, order_request(order_id, "ceramic-mug"))
-            final = (await final_statuses(client, [order_id], timeout=30))[order_id]
+            final = (await final_statuses(drill.orders, [order_id], timeout=30))[order_id]
             assert final.state == OrderState.COMPLETED  # the worker really used the database
         log = worker.log()
     finally:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from bench.drillkit.polling import unique
+from bench.drillkit.procs import WorkerPool
+from bench.drillkit.scenarios import Drill
 from orderflow.config import Settings
 from orderflow.devserver import DevServer, free_port
 from orderflow.store import Store
-from tests.conftest import unique
-from tests.procs import WorkerPool
-from tests.reliability.scenarios import Drill
 
 
 @contextmanager

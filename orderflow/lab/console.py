@@ -25,17 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from pydantic import ValidationError
-from temporalio.client import Client
 from temporalio.service import RPCError
 
-from orderflow import client as orders
-from orderflow.client import OrderError
-from orderflow.config import Settings
-from orderflow.models import OrderRequest, OrderStatus, StepName, order_workflow_id
-from orderflow.store import Store
+from orderflow.errors import OrderError
+from orderflow.models import OrderRequest, OrderState, OrderStatus, StepName
+from orderflow.orders import Orders
 
 if TYPE_CHECKING:
-    from orderflow.notebook import NotebookEnv
+    from orderflow.lab.env import NotebookEnv
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +71,11 @@ class OrderConsole:
 
     def __init__(
         self,
-        client: Client,
-        store: Store,
-        settings: Settings,
+        orders: Orders,
         *,
         refresh_every: float | None = REFRESH_EVERY,
     ) -> None:
-        self.client = client
-        self.store = store
-        self.settings = settings
+        self.orders = orders
         self.refresh_every = refresh_every
         self.selected_status: OrderStatus | None = None
         self.last_task: asyncio.Task[Any] | None = None
@@ -91,6 +84,8 @@ class OrderConsole:
         self._chart_key: tuple[Any, ...] | None = None
         self._updating_list = False
         self._refresh_lock = asyncio.Lock()
+        self._placed: dict[str, OrderState] = {}
+        """State the door answered when an order was placed here (until visibility lists it)."""
         self.selected: str | None = None
         """The order shown in the status panel (the source of truth for the list's value)."""
         self._build()
@@ -100,7 +95,7 @@ class OrderConsole:
         cls, env: NotebookEnv, *, refresh_every: float | None = REFRESH_EVERY
     ) -> OrderConsole:
         """A console on the notebook env's client, store and task queue, ready to show."""
-        console = cls(env.client, env.store, env.settings, refresh_every=refresh_every)
+        console = cls(env.orders, refresh_every=refresh_every)
         await console.start()
         return console
 
@@ -129,7 +124,7 @@ class OrderConsole:
             description="Place order", button_style="primary", icon="shopping-cart"
         )
         self.message = widgets.HTML("")
-        self.orders = widgets.Select(
+        self.order_list = widgets.Select(
             options=[], rows=8, description="Orders", layout=widgets.Layout(width="100%")
         )
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
@@ -143,7 +138,7 @@ class OrderConsole:
         self.create_button.on_click(lambda _: self._schedule(self.create()))
         self.cancel_button.on_click(lambda _: self._schedule(self.cancel_selected()))
         self.refresh_button.on_click(lambda _: self._schedule(self.refresh()))
-        self.orders.observe(self._on_select, names="value")
+        self.order_list.observe(self._on_select, names="value")
 
         form = widgets.VBox(
             [
@@ -161,7 +156,7 @@ class OrderConsole:
         )
         detail = widgets.VBox(
             [
-                widgets.HBox([self.orders, self.refresh_button]),
+                widgets.HBox([self.order_list, self.refresh_button]),
                 self.status_panel,
                 widgets.HBox([self.cancel_reason, self.cancel_button]),
                 self.chart,
@@ -237,7 +232,7 @@ class OrderConsole:
 
     async def load_products(self) -> None:
         """The catalog with current stock into the product dropdown (keeps the selection)."""
-        products = await self.store.list_products()
+        products = await self.orders.catalog()
         current = self.product.value
         options = [(f"{p.name} - {p.price} ({p.stock} left)", p.sku) for p in products]
         if options == list(self.product.options):
@@ -270,17 +265,10 @@ class OrderConsole:
 
     async def create(self) -> str | None:
         """Place the order in the form; select it. Errors become a message, nothing starts."""
-        request = self.request_from_form()
-        started, created = await orders.start_order(
-            self.client,
-            request,
-            store=self.store,
-            task_queue=self.settings.task_queue,
-            allow_faults=self.settings.allow_faults,
-        )
-        order_id = started.order_id
-        assert order_id is not None
-        outcome = "placed" if created else "already exists (same order)"
+        placed = await self.orders.place(self.request_from_form())
+        order_id = placed.order_id
+        self._placed[order_id] = placed.state
+        outcome = "placed" if placed.created else "already exists (same order)"
         self.show_info(f"Order {order_id} {outcome}.")
         self.order_id.value = ""
         await self.refresh(select=order_id)
@@ -292,7 +280,7 @@ class OrderConsole:
         if not order_id:
             raise OrderError("select an order to cancel")
         self.cancel_button.disabled = True
-        status = await orders.cancel_order(self.client, order_id, self.cancel_reason.value)
+        status = await self.orders.cancel(order_id, self.cancel_reason.value)
         self.show_info(f"Cancel of order {order_id} accepted.")
         await self.refresh_selected()
         return status
@@ -307,22 +295,26 @@ class OrderConsole:
             self.selected = select
         async with self._refresh_lock:
             await self.load_products()  # stock changes with every order
-            summaries = await orders.list_orders(self.client, limit=ORDERS_SHOWN)
+            summaries = await self.orders.list(ORDERS_SHOWN)
             options = [
-                (f"{s.order_id}  {s.state}  {s.total if s.total is not None else ''}", s.order_id)
+                (
+                    f"{s.order_id}  {s.state.value}  {s.total if s.total is not None else ''}",
+                    s.order_id,
+                )
                 for s in summaries
             ]
             selected = self.selected
             if selected and selected not in {value for _, value in options}:
                 # Just created: the visibility store lists new workflows a moment later.
-                state = self.selected_status.state.value if self.selected_status else "PENDING"
-                options.insert(0, (f"{selected}  {state}", selected))
+                known = self.selected_status
+                state = known.state if known else self._placed.get(selected, OrderState.PENDING)
+                options.insert(0, (f"{selected}  {state.value}", selected))
             self._updating_list = True
             try:
-                if options != list(self.orders.options):
-                    self.orders.options = options
-                if self.orders.value != selected:
-                    self.orders.value = selected
+                if options != list(self.order_list.options):
+                    self.order_list.options = options
+                if self.order_list.value != selected:
+                    self.order_list.value = selected
             finally:
                 self._updating_list = False
             await self._refresh_selected()
@@ -338,7 +330,7 @@ class OrderConsole:
             self.selected_status = None
             self.cancel_button.disabled = True
             return
-        status = await orders.get_status(self.client, order_id)
+        status = await self.orders.status(order_id)
         if order_id != self.selected:
             return  # the selection changed while we waited; that refresh will follow
         self.selected_status = status
@@ -347,9 +339,9 @@ class OrderConsole:
         await self._update_chart(order_id)
 
     async def _update_chart(self, order_id: str) -> None:
-        from orderflow import timeline
+        from orderflow.lab import timeline
 
-        attempts = await self.store.attempts(order_workflow_id(order_id))
+        attempts = (await self.orders.timeline(order_id)).attempts
         key = (order_id, tuple((a.step, a.attempt, a.outcome) for a in attempts))
         if key == self._chart_key:
             return

@@ -5,31 +5,23 @@ Temporal's own view of a workflow (the original system's ``/api/workflows/{id}/s
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
 from temporalio.service import RPCError
 
-from orderflow import client as orders
-from orderflow.api_routes.deps import ClientDep, SettingsDep, StoreDep, WorkflowIdPath
-from orderflow.api_routes.metrics import ApiMetrics
-from orderflow.models import Product
+from orderflow.api.deps import OrdersDep, SettingsDep, WorkflowIdPath
+from orderflow.api.middleware import ApiMetrics
+from orderflow.errors import OrderNotFoundError
+from orderflow.models import Product, WorkflowDescription
 
 router = APIRouter()
 
-READY_RPC_TIMEOUT = timedelta(seconds=3)
 TEMPORAL_DOWN = (RPCError, RuntimeError)
 """An RPC failure, or (lazy clients) the core SDK's "Failed client connect" RuntimeError."""
-POLLER_FRESHNESS = timedelta(seconds=90)
-"""A poller counts as live if it polled this recently (long polls last about a minute)."""
 
 
 class ConsoleConfig(BaseModel):
@@ -48,10 +40,10 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready", tags=["ops"], responses={503: {"description": "Not ready"}})
-async def ready(client: ClientDep, settings: SettingsDep) -> JSONResponse:
+async def ready(orders: OrdersDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Temporal answers AND some worker polls this API's task queue."""
     try:
-        pollers = await live_pollers(client, settings.task_queue)
+        pollers = await orders.pollers()
     except TEMPORAL_DOWN as error:
         return JSONResponse(
             {"detail": f"Temporal at {settings.address} did not answer: {error}"},
@@ -65,38 +57,13 @@ async def ready(client: ClientDep, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def live_pollers(client: Client, task_queue: str) -> dict[str, list[str]]:
-    """Identities of workers that recently polled ``task_queue``, per task type."""
-    found: dict[str, list[str]] = {}
-    now = datetime.now(UTC)
-    for name, kind in (
-        ("workflow", TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-        ("activity", TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
-    ):
-        answer = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=kind,
-            ),
-            retry=False,
-            timeout=READY_RPC_TIMEOUT,
-        )
-        found[name] = sorted(
-            poller.identity
-            for poller in answer.pollers
-            if now - poller.last_access_time.ToDatetime(tzinfo=UTC) < POLLER_FRESHNESS
-        )
-    return found
-
-
 @router.get("/metrics", tags=["ops"], response_class=Response)
-async def metrics(request: Request, client: ClientDep) -> Response:
-    """Prometheus text: request counts/latency by route, orders by final state."""
+async def metrics(request: Request, orders: OrdersDep) -> Response:
+    """Prometheus text: request counts/latency by route, orders by state."""
     api_metrics: ApiMetrics = request.app.state.metrics
     # Temporal down: still serve the request metrics; order counts keep their last values.
     with suppress(*TEMPORAL_DOWN):
-        await api_metrics.refresh_orders(client)
+        await api_metrics.refresh_orders(orders)
     return Response(generate_latest(api_metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -112,9 +79,9 @@ async def console_config(settings: SettingsDep) -> ConsoleConfig:
 
 
 @router.get("/api/products", tags=["catalog"])
-async def products(store: StoreDep) -> list[Product]:
+async def products(orders: OrdersDep) -> list[Product]:
     """The catalog with current stock (prices are decided here, never by the client)."""
-    return await store.list_products()
+    return await orders.catalog()
 
 
 @router.get(
@@ -122,9 +89,9 @@ async def products(store: StoreDep) -> list[Product]:
     tags=["workflows"],
     responses={404: {"description": "No such workflow"}},
 )
-async def workflow_status(workflow_id: WorkflowIdPath, client: ClientDep) -> dict[str, Any]:
+async def workflow_status(workflow_id: WorkflowIdPath, orders: OrdersDep) -> WorkflowDescription:
     """Temporal's execution status of any workflow id (describe)."""
     try:
-        return await orders.describe_workflow(client, workflow_id)
-    except orders.OrderNotFoundError:
+        return await orders.describe_workflow(workflow_id)
+    except OrderNotFoundError:
         raise HTTPException(404, f"workflow {workflow_id!r} not found") from None

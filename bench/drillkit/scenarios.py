@@ -25,20 +25,22 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from orderflow import client as orders
+from bench.drillkit import audit
+from bench.drillkit.polling import eventually
+from bench.drillkit.procs import WorkerPool
+from orderflow import errors
 from orderflow.devserver import DevServer
 from orderflow.models import (
+    AttemptOutcome,
     OrderRequest,
     OrderState,
     OrderStatus,
     StepName,
     order_workflow_id,
 )
+from orderflow.orders import Orders
 from orderflow.store import Store
-from orderflow.tracking import OUTCOME_COMPLETED, OUTCOME_RUNNING
 from orderflow.workflows import OrderWorkflow
-from tests.conftest import eventually
-from tests.procs import WorkerPool
 
 FAST_RETRY = {"initial_interval": 0.2, "backoff_coefficient": 1.0, "maximum_interval": 0.5}
 """Short backoff so a retried attempt follows its failure quickly (drills are timed)."""
@@ -58,6 +60,11 @@ class Drill:
     @property
     def task_queue(self) -> str:
         return self.workers.task_queue
+
+    @property
+    def orders(self) -> Orders:
+        """The door to this drill's orders (its task queue, its store)."""
+        return Orders(self.client, self.store, task_queue=self.task_queue)
 
 
 @dataclass
@@ -108,28 +115,25 @@ def order_request(order_id: str, sku: str, quantity: int = 1, **extra: Any) -> O
 
 async def place(drill: Drill, request: OrderRequest) -> bool:
     """Start one order; True if this call created it."""
-    _, created = await orders.start_order(
-        drill.client, request, store=drill.store, task_queue=drill.task_queue
-    )
-    return created
+    return (await drill.orders.place(request)).created
 
 
 async def final_statuses(
-    client: Client, order_ids: Iterable[str], timeout: float = 60.0
+    orders: Orders, order_ids: Iterable[str], timeout: float = 60.0
 ) -> dict[str, OrderStatus]:
     """Each order's final status (its workflow result), within one overall deadline."""
-    finals, pending = await _wait_final(client, list(order_ids), timeout)
+    finals, pending = await _wait_final(orders, list(order_ids), timeout)
     if pending:
         raise TimeoutError(f"{len(pending)} orders not final after {timeout:g} s")
     return finals
 
 
 async def settle(
-    client: Client, report: DrillReport, order_ids: list[str], timeout: float
+    orders: Orders, report: DrillReport, order_ids: list[str], timeout: float
 ) -> dict[str, OrderStatus]:
     """Like :func:`final_statuses`, but orders still running at the deadline become a
     violation and a figure, and the drill goes on auditing the ones that finished."""
-    finals, pending = await _wait_final(client, order_ids, timeout)
+    finals, pending = await _wait_final(orders, order_ids, timeout)
     if pending:
         report.figures["not_final"] = len(pending)
         report.violations.append(
@@ -139,9 +143,9 @@ async def settle(
 
 
 async def _wait_final(
-    client: Client, ids: list[str], timeout: float
+    orders: Orders, ids: list[str], timeout: float
 ) -> tuple[dict[str, OrderStatus], list[str]]:
-    waits = {i: asyncio.ensure_future(orders.wait_for_order(client, i)) for i in ids}
+    waits = {i: asyncio.ensure_future(orders.wait(i)) for i in ids}
     await asyncio.wait(waits.values(), timeout=timeout)
     pending = [i for i, wait in waits.items() if not wait.done()]
     for order_id in pending:
@@ -155,7 +159,7 @@ async def audit_money(
     store: Store, report: DrillReport, finals: dict[str, OrderStatus]
 ) -> dict[str, list[str]]:
     """Completed orders were charged exactly once; every other order has no money taken."""
-    ledgers = await store.payments_for([status.workflow_id for status in finals.values()])
+    ledgers = await audit.payment_kinds(store, [status.workflow_id for status in finals.values()])
     for order_id, status in finals.items():
         kinds = sorted(ledgers[status.workflow_id])
         report.states[status.state.value] += 1
@@ -181,7 +185,7 @@ async def running_attempts(store: Store, step: StepName, worker_identity: str) -
         attempt.workflow_id
         for attempt in await store.attempts()
         if attempt.step == step.value
-        and attempt.outcome == OUTCOME_RUNNING
+        and attempt.outcome == AttemptOutcome.RUNNING
         and attempt.worker == worker_identity
     }
 
@@ -236,12 +240,12 @@ async def worker_killed_mid_payment(
         worker.kill()
         report.kills += 1
         worker = await drill.workers.spawn_ready(drill.client)
-    finals = await settle(drill.client, report, ids, timeout=30 + 10 * kills)
+    finals = await settle(drill.orders, report, ids, timeout=30 + 10 * kills)
     await audit_money(drill.store, report, finals)
     for order_id, status in finals.items():
         report.check(status.state == OrderState.COMPLETED, f"{order_id} ended {status.state}")
     attempts = [a for a in await drill.store.attempts() if a.step == StepName.CHARGE_PAYMENT]
-    lost = [a for a in attempts if a.outcome == OUTCOME_RUNNING]
+    lost = [a for a in attempts if a.outcome == AttemptOutcome.RUNNING]
     report.figures["lost_attempts"] = len(lost)
     report.figures["charge_attempts"] = len(attempts)
     report.check(
@@ -304,14 +308,14 @@ async def worker_killed_at_random(
         worker.kill()
         report.kills += 1
         worker = await drill.workers.spawn_ready(drill.client)
-    finals = await settle(drill.client, report, ids, timeout=60 + 15 * kills)
+    finals = await settle(drill.orders, report, ids, timeout=60 + 15 * kills)
     await audit_money(drill.store, report, finals)
     for order_id, status in finals.items():
         report.check(status.state == OrderState.COMPLETED, f"{order_id} ended {status.state}")
     # Attempts a dead worker never finished, by step; and charges it had already committed.
     attempts = await drill.store.attempts()
     dead = {identity: moment for identity, moment in killed}
-    lost = [a for a in attempts if a.outcome == OUTCOME_RUNNING and a.worker in dead]
+    lost = [a for a in attempts if a.outcome == AttemptOutcome.RUNNING and a.worker in dead]
     report.figures["lost_attempts_by_step"] = dict(Counter(a.step for a in lost))
     committed_unreported = 0
     for attempt in lost:
@@ -329,12 +333,12 @@ async def worker_killed_at_random(
 
 async def _busy_or_done(drill: Drill, identity: str, order_ids: list[str]) -> str:
     attempts = await drill.store.attempts()
-    if any(a.worker == identity and a.outcome == OUTCOME_RUNNING for a in attempts):
+    if any(a.worker == identity and a.outcome == AttemptOutcome.RUNNING for a in attempts):
         return "busy"
     notified = {
         a.order_id
         for a in attempts
-        if a.step == StepName.NOTIFY_CUSTOMER and a.outcome == OUTCOME_COMPLETED
+        if a.step == StepName.NOTIFY_CUSTOMER and a.outcome == AttemptOutcome.COMPLETED
     }
     return "done" if notified >= set(order_ids) else "idle"
 
@@ -367,7 +371,7 @@ async def dev_server_killed(
     report.workflow_ids = [order_workflow_id(i) for i in ids]
 
     async def completed_steps() -> int:
-        return sum(a.outcome == OUTCOME_COMPLETED for a in await drill.store.attempts())
+        return sum(a.outcome == AttemptOutcome.COMPLETED for a in await drill.store.attempts())
 
     # Kill once about half of all steps are done: orders are spread over every step.
     await eventually(
@@ -379,7 +383,7 @@ async def dev_server_killed(
     server.process.wait(10)
     server.process = None
     report.kills = 1
-    notified = (await drill.store.counts()).notifications
+    notified = (await audit.counts(drill.store)).notifications
     report.figures["in_flight_at_kill"] = orders_count - notified
     report.check(notified < orders_count, "all orders had finished before the kill")
     down = time.monotonic()
@@ -388,7 +392,7 @@ async def dev_server_killed(
     if not any(worker.alive for worker in drill.workers.workers):
         report.violations.append("the worker process died while the server was down")
         await drill.workers.spawn_ready(drill.client)
-    finals = await settle(drill.client, report, ids, timeout=60)
+    finals = await settle(drill.orders, report, ids, timeout=60)
     await audit_money(drill.store, report, finals)
     for order_id, status in finals.items():
         report.check(status.state == OrderState.COMPLETED, f"{order_id} ended {status.state}")
@@ -430,7 +434,7 @@ async def no_oversell(
     try:
         await asyncio.gather(*(place(drill, order_request(i, sku)) for i in ids))
         report.workflow_ids = [order_workflow_id(i) for i in ids]
-        finals = await settle(drill.client, report, ids, timeout=60 + 0.5 * orders_count)
+        finals = await settle(drill.orders, report, ids, timeout=60 + 0.5 * orders_count)
     finally:
         done.set()
         await watcher
@@ -491,7 +495,7 @@ async def cancel_races(
         await drill.store.put_product(f"{order_id}-sku"[:32], "Drill", Decimal("3.00"), 5)
         begin = time.monotonic()
         await place(drill, request_for_sku(f"{order_id}-sku"[:32], order_id))
-        await orders.wait_for_order(drill.client, order_id)
+        await drill.orders.wait(order_id)
         return time.monotonic() - begin
 
     durations = sorted(
@@ -510,8 +514,8 @@ async def cancel_races(
 
     async def try_cancel(order_id: str) -> str:
         try:
-            status = await orders.cancel_order(drill.client, order_id, "drill")
-        except orders.NotCancellableError:
+            status = await drill.orders.cancel(order_id, "drill")
+        except errors.NotCancellableError:
             return "rejected"
         phases[status.current_step.value if status.current_step else "before any step"] += 1
         return "accepted"
@@ -526,7 +530,7 @@ async def cancel_races(
         )
 
     await asyncio.gather(*(run_one(index, order_id) for index, order_id in enumerate(ids)))
-    finals = await settle(drill.client, report, ids, timeout=60)
+    finals = await settle(drill.orders, report, ids, timeout=60)
     await audit_money(drill.store, report, finals)
     for index, order_id in enumerate(ids):
         if order_id not in finals:
@@ -573,7 +577,7 @@ async def idempotent_create(
     report.figures["creates_sent"] = repeats
     report.figures["created"] = sum(created)
     report.check(sum(created) == 1, f"{sum(created)} of {repeats} creates started a workflow")
-    finals = await settle(drill.client, report, [prefix], timeout=30)
+    finals = await settle(drill.orders, report, [prefix], timeout=30)
     await audit_money(drill.store, report, finals)
     report.check(
         finals[prefix].state == OrderState.COMPLETED, f"order ended {finals[prefix].state}"
@@ -582,7 +586,7 @@ async def idempotent_create(
     try:
         await place(drill, order_request(prefix, sku, quantity=3))
         report.violations.append("the same id with a different body was accepted")
-    except orders.OrderConflictError:
+    except errors.OrderConflictError:
         pass
     stock = await drill.store.stock(sku)
     report.check(stock == 8, f"stock {stock}: reserved more than once")

@@ -1,11 +1,11 @@
 """The HTTP API and web console: a FastAPI app factory.
 
-``create_app(settings, client=..., store=...)`` builds the app around a Temporal client and
-a store. ``orderflow up`` passes the ones its worker uses; ``orderflow api`` and tests may
-pass nothing, and the app's lifespan then connects and opens them from ``settings`` (and
-closes what it opened). Routes live in :mod:`orderflow.api_routes`, one module per
-resource; this module wires them, maps the :class:`~orderflow.client.OrderError` family to
-status codes (every error is JSON ``{"detail": ...}``) and mounts the console at ``/web/``.
+``create_app(settings, orders=...)`` builds the app around an :class:`~orderflow.orders.Orders`
+door. ``orderflow up`` and ``orderflow api`` pass the door of their stack; tests may pass
+nothing, and the app's lifespan then opens a stack of its own from ``settings`` (and closes
+it). Routes live in :mod:`orderflow.api.routes`, one module per resource; this module wires
+them, maps the :class:`~orderflow.errors.OrderError` family to status codes (every error is
+JSON ``{"detail": ...}``) and mounts the console at ``/web/``.
 """
 
 from __future__ import annotations
@@ -20,30 +20,34 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from orderflow import client as orders
-from orderflow.api_routes import orders as order_routes
-from orderflow.api_routes import system as system_routes
-from orderflow.api_routes.guards import BodyLimitMiddleware, SecurityHeadersMiddleware
-from orderflow.api_routes.metrics import ApiMetrics, MetricsMiddleware
+from orderflow import errors
+from orderflow.api.middleware import (
+    ApiMetrics,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    SecurityHeadersMiddleware,
+)
+from orderflow.api.routes import orders as order_routes
+from orderflow.api.routes import system as system_routes
 from orderflow.config import Settings
-from orderflow.store import Store
+from orderflow.orders import Orders
 from orderflow.tracing import trace_requests
 
 logger = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).parent / "web"
+WEB_DIR = Path(__file__).parent.parent / "web"
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted (413 above it): a create payload is a few hundred bytes."""
 
-_STATUS_BY_ERROR: dict[type[orders.OrderError], int] = {
-    orders.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
-    orders.OrderConflictError: status.HTTP_409_CONFLICT,
-    orders.NotCancellableError: status.HTTP_409_CONFLICT,
-    orders.InvalidOrderError: 422,  # Unprocessable Content; its constant's name varies by version
-    orders.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+_STATUS_BY_ERROR: dict[type[errors.OrderError], int] = {
+    errors.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
+    errors.OrderConflictError: status.HTTP_409_CONFLICT,
+    errors.NotCancellableError: status.HTTP_409_CONFLICT,
+    errors.InvalidOrderError: 422,  # Unprocessable Content; its constant's name varies by version
+    errors.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
+    errors.NoWorkerError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 _RPC_STATUS = {
     RPCStatusCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -53,23 +57,20 @@ _RPC_STATUS = {
 }
 
 
-def create_app(
-    settings: Settings, *, client: Client | None = None, store: Store | None = None
-) -> FastAPI:
+def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
     """The orderflow API + web console, bound to ``settings`` (see module docstring)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        opened_store: Store | None = None
-        app.state.client = client or await orders.connect(settings)
-        if store is None:
-            opened_store = await Store.open(settings.store_url)
-        app.state.store = store or opened_store
-        try:
+        if orders is not None:
+            app.state.orders = orders
             yield
-        finally:
-            if opened_store is not None:
-                await opened_store.close()
+            return
+        from orderflow.stack import open_stack
+
+        async with open_stack(settings, devserver="never", worker=False) as stack:
+            app.state.orders = stack.orders
+            yield
 
     app = FastAPI(
         title="orderflow",
@@ -110,8 +111,8 @@ def _add_web_console(app: FastAPI) -> None:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(orders.OrderError)
-    async def order_error(_request: Request, error: orders.OrderError) -> JSONResponse:
+    @app.exception_handler(errors.OrderError)
+    async def order_error(_request: Request, error: errors.OrderError) -> JSONResponse:
         code = next(
             (code for kind, code in _STATUS_BY_ERROR.items() if isinstance(error, kind)),
             status.HTTP_400_BAD_REQUEST,

@@ -1,8 +1,8 @@
-"""Typed FastAPI dependencies: the Temporal client, the store and the settings of this app.
+"""Typed FastAPI dependencies: the ``Orders`` door and the settings of this app.
 
-Routes declare ``client: ClientDep`` instead of reaching into globals, so the same routes
-serve ``orderflow up`` (client shared with the worker), ``orderflow api`` (client opened by
-the app's lifespan) and the tests (session fixtures passed to ``create_app``).
+Routes declare ``orders: OrdersDep`` instead of reaching into globals, so the same routes
+serve ``orderflow up`` (the door shared with the worker), ``orderflow api`` (a door opened
+by the app's lifespan) and the tests (the session's door passed to ``create_app``).
 """
 
 from __future__ import annotations
@@ -10,24 +10,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from temporalio.client import Client
 
 from orderflow.config import Settings
 from orderflow.models import ORDER_ID_PATTERN
-from orderflow.store import Store
+from orderflow.orders import Orders
 
 WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
 """Workflow ids this API will look up: order workflow ids and other plain ids, no paths."""
 
 
-def get_client(request: Request) -> Client:
-    client: Client = request.app.state.client
-    return client
-
-
-def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+def get_orders(request: Request) -> Orders:
+    orders: Orders = request.app.state.orders
+    return orders
 
 
 def get_settings(request: Request) -> Settings:
@@ -35,8 +29,7 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-ClientDep = Annotated[Client, Depends(get_client)]
-StoreDep = Annotated[Store, Depends(get_store)]
+OrdersDep = Annotated[Orders, Depends(get_orders)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 OrderIdPath = Annotated[

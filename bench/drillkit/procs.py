@@ -94,10 +94,11 @@ class WorkerPool:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "orderflow.cli", "worker",
+            sys.executable, "-m", "orderflow.cli",
             "--address", self.address,
             "--task-queue", self.task_queue,
             "--data-dir", str(self.data_dir),
+            "worker",
         ]  # fmt: skip
 
     def spawn(self, *, env: dict[str, str] | None = None) -> WorkerProcess:

@@ -13,24 +13,23 @@ from the store and from Temporal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pandas as pd
-from google.protobuf.json_format import MessageToDict
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from orderflow.models import (
+    AttemptOutcome,
     AttemptRecord,
     CompensationName,
     OrderStatus,
     StepName,
     order_workflow_id,
 )
-from orderflow.store import Store
+from orderflow.orders import Orders
+from orderflow.teaching import history
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -56,19 +55,21 @@ ATTEMPT_COLUMNS = [
 ]
 
 OUTCOME_COLORS: dict[str, str] = {
-    "completed": "#2e7d32",
-    "failed": "#c62828",
-    "timed_out": "#ef6c00",
-    "cancelled": "#757575",
-    "running": "#6a1b9a",
+    AttemptOutcome.COMPLETED: "#2e7d32",
+    AttemptOutcome.FAILED: "#c62828",
+    AttemptOutcome.TIMED_OUT: "#ef6c00",
+    AttemptOutcome.CANCELLED: "#757575",
+    AttemptOutcome.RUNNING: "#6a1b9a",
 }
 OUTCOME_LABELS: dict[str, str] = {
-    "completed": "completed",
-    "failed": "failed",
-    "timed_out": "timed out",
-    "cancelled": "cancelled",
-    "running": "running / lost (worker gone)",
+    AttemptOutcome.COMPLETED: "completed",
+    AttemptOutcome.FAILED: "failed",
+    AttemptOutcome.TIMED_OUT: "timed out",
+    AttemptOutcome.CANCELLED: "cancelled",
+    AttemptOutcome.RUNNING: "running / lost (worker gone)",
 }
+
+FAILED_OUTCOMES = [AttemptOutcome.FAILED.value, AttemptOutcome.TIMED_OUT.value]
 
 STEP_ORDER: list[str] = [step.value for step in StepName] + [
     CompensationName.REFUND_PAYMENT.value,
@@ -124,9 +125,9 @@ def _record_dict(item: AttemptRecord | Mapping[str, Any]) -> dict[str, Any]:
     return dict(item)
 
 
-async def load_attempts(store: Store, order_id: str) -> pd.DataFrame:
-    """The order's attempts from the store, as :func:`attempts_frame`."""
-    return attempts_frame(await store.attempts(order_workflow_id(order_id)))
+async def load_attempts(orders: Orders, order_id: str) -> pd.DataFrame:
+    """The order's attempts (its :meth:`Orders.timeline`), as :func:`attempts_frame`."""
+    return attempts_frame((await orders.timeline(order_id)).attempts)
 
 
 def retry_summary(attempts: Attempts) -> pd.DataFrame:
@@ -142,13 +143,13 @@ def retry_summary(attempts: Attempts) -> pd.DataFrame:
     rows = []
     for step, group in frame.groupby("step", sort=False):
         group = group.sort_values("attempt")
-        failed = group[group["outcome"] != "completed"]
+        failed = group[group["outcome"] != AttemptOutcome.COMPLETED]
         by_type = failed["error_type"].fillna(failed["outcome"]).value_counts().sort_index()
         rows.append(
             {
                 "step": step,
                 "attempts": len(group),
-                "failures": int((group["outcome"].isin(["failed", "timed_out"])).sum()),
+                "failures": int(group["outcome"].isin(FAILED_OUTCOMES).sum()),
                 "failures_by_type": ", ".join(f"{k} x{n}" for k, n in by_type.items()),
                 "retrying_s": round(float(group["start_s"].max() - group["start_s"].min()), 1),
                 "final_outcome": group["outcome"].iloc[-1],
@@ -259,73 +260,7 @@ def plot_timeline(
 # --- workflow history -----------------------------------------------------------------
 
 
-def event_type_name(event_type: int) -> str:
-    """``EVENT_TYPE_ACTIVITY_TASK_FAILED`` -> ``ActivityTaskFailed``."""
-    raw = EventType.Name(event_type).removeprefix("EVENT_TYPE_")  # type: ignore[arg-type]
-    return "".join(part.capitalize() for part in raw.split("_"))
-
-
-def history_frame(events: Sequence[HistoryEvent]) -> pd.DataFrame:
-    """The event history as a table: id, time, type, the activity it concerns, details.
-
-    ``seconds`` is relative to the first event. Activity events after ``Scheduled`` carry
-    only the scheduled event's id; the activity name is filled in from it.
-    """
-    activity_names: dict[int, str] = {}
-    rows = []
-    origin = events[0].event_time.ToDatetime() if events else None
-    for event in events:
-        kind = event_type_name(event.event_type)
-        attributes = _attributes(event)
-        activity = ""
-        if kind == "ActivityTaskScheduled":
-            activity = event.activity_task_scheduled_event_attributes.activity_type.name
-            activity_names[event.event_id] = activity
-        elif "scheduledEventId" in attributes and kind.startswith("ActivityTask"):
-            activity = activity_names.get(int(attributes["scheduledEventId"]), "")
-        when = event.event_time.ToDatetime()
-        rows.append(
-            {
-                "event_id": event.event_id,
-                "seconds": round((when - origin).total_seconds(), 3) if origin else 0.0,
-                "event_type": kind,
-                "activity": activity,
-                "details": _details(kind, attributes),
-            }
-        )
-    return pd.DataFrame(rows, columns=["event_id", "seconds", "event_type", "activity", "details"])
-
-
-def _attributes(event: HistoryEvent) -> dict[str, Any]:
-    which = event.WhichOneof("attributes")
-    if which is None:
-        return {}
-    return MessageToDict(getattr(event, which))
-
-
-def _details(kind: str, attributes: Mapping[str, Any]) -> str:
-    """A short readable note for the events a learner cares about."""
-    if kind == "ActivityTaskStarted":
-        return f"attempt {attributes.get('attempt', 1)}"
-    if kind in {"ActivityTaskFailed", "WorkflowExecutionFailed"}:
-        failure = attributes.get("failure", {})
-        cause = failure.get("cause", {})
-        return str(cause.get("message") or failure.get("message", ""))
-    if kind == "ActivityTaskTimedOut":
-        return str(attributes.get("failure", {}).get("message", "timed out"))
-    if kind == "TimerStarted":
-        return f"timer {attributes.get('startToFireTimeout', '')}"
-    if kind == "WorkflowExecutionSignaled":
-        return f"signal {attributes.get('signalName', '')}"
-    if kind == "WorkflowExecutionUpdateAccepted":
-        return f"update {attributes.get('acceptedRequest', {}).get('input', {}).get('name', '')}"
-    if kind == "ActivityTaskScheduled":
-        retry = attributes.get("retryPolicy", {})
-        return f"max attempts {retry.get('maximumAttempts', 0) or 'unlimited'}"
-    return ""
-
-
 async def load_history(client: Client, order_id: str) -> pd.DataFrame:
-    """Fetch the order workflow's history from Temporal, as :func:`history_frame`."""
-    history = await client.get_workflow_handle(order_workflow_id(order_id)).fetch_history()
-    return history_frame(history.events)
+    """Fetch the order workflow's history from Temporal, as a table (one row per event)."""
+    recorded = await history.fetch(client, order_workflow_id(order_id))
+    return history.history_frame(recorded.events)

@@ -1,0 +1,233 @@
+"""ASGI middleware in front of the routes: guards, request metrics, and the order gauge.
+
+- :class:`BodyLimitMiddleware`: oversized bodies get a JSON 413 before a route parses
+  anything (so nothing is started). Why not FastAPI's own ``max_body_size``: when a client
+  declares a too-large ``Content-Length``, Starlette's limiter answers with a plain-text 413,
+  and the API promises JSON errors everywhere.
+- :class:`SecurityHeadersMiddleware`: ``nosniff`` everywhere, a strict CSP on the console.
+- :class:`MetricsMiddleware` + :class:`ApiMetrics`: Prometheus counts and latencies by route
+  *template*, and the number of orders in each state. Each app gets its own
+  ``CollectorRegistry``, so several apps in one process (tests, ``up``) never clash.
+
+Orders by state come from :meth:`Orders.count_by_state` (visibility counts on the
+``OrderState`` search attribute and Temporal's execution status): the truth for the whole
+namespace, whichever API or worker handled the order, never double counted when several
+API processes are scraped. Counts are cached for a few seconds, and concurrent scrapes
+share one refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orderflow.models import OrderState
+from orderflow.orders import Orders
+
+WEB_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """``nosniff`` everywhere; a strict Content-Security-Policy on the web console.
+
+    The CSP is defence in depth only: the console renders untrusted text with
+    ``textContent``, and the browser tests check that without relying on the policy.
+    """
+
+    def __init__(self, app: ASGIApp, web_prefix: str = "/web") -> None:
+        self.app = app
+        self.web_prefix = web_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_web = str(scope.get("path", "")).startswith(self.web_prefix)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                if is_web:
+                    headers.append((b"content-security-policy", WEB_CSP.encode()))
+                    headers.append((b"referrer-policy", b"no-referrer"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit.
+
+    An ``HTTPException`` so FastAPI's body reader passes it on and its handler answers 413
+    as JSON; if a response has not started it is caught here as a last resort.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body larger than {max_bytes} bytes")
+
+
+async def send_json_error(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """413 ``{"detail": ...}`` for bodies over ``max_bytes``, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body larger than {self.max_bytes} bytes"
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await send_json_error(send, 413, detail)
+            return
+
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLargeError(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLargeError:
+            if response_started:
+                raise
+            await send_json_error(send, 413, detail)
+
+
+UNMATCHED_ROUTE = "<unmatched>"
+COUNT_CACHE_SECONDS = 2.0
+
+
+@dataclass
+class ApiMetrics:
+    """The API's metric families, registered on a registry of their own."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _counted_at: float = field(default=float("-inf"), init=False)
+    _refresh: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "orderflow_http_requests",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "orderflow_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        self.orders = Gauge(
+            "orderflow_orders",
+            "Orders in each state (Temporal visibility: OrderState and execution status).",
+            ["state"],
+            registry=self.registry,
+        )
+        for state in OrderState:
+            self.orders.labels(state=state.value)
+
+    async def refresh_orders(self, orders: Orders) -> None:
+        """Recount orders by state (at most every few seconds; one refresh in flight)."""
+        if time.monotonic() - self._counted_at < COUNT_CACHE_SECONDS:
+            return
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.ensure_future(self._recount(orders))
+        await asyncio.shield(self._refresh)
+
+    async def _recount(self, orders: Orders) -> None:
+        counts = await orders.count_by_state()
+        for state, count in counts.items():
+            self.orders.labels(state=state.value).set(count)
+        self._counted_at = time.monotonic()
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: count and time every HTTP request by its route *template*.
+
+    The template (``/api/orders/{orderId}``), not the raw path, keeps label cardinality
+    bounded whatever ids clients send; unknown paths share one label.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            route = route_template(scope)
+            method = str(scope.get("method", ""))
+            self.metrics.latency.labels(method=method, route=route).observe(
+                time.perf_counter() - started
+            )
+            self.metrics.requests.labels(method=method, route=route, status=str(status_code)).inc()
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, the mount path for static files, else one label."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    root = scope.get("app_root_path") or scope.get("root_path")
+    if isinstance(root, str) and root:
+        return f"{root}/"
+    return UNMATCHED_ROUTE

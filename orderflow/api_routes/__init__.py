@@ -1,1 +1,0 @@
-"""Routers of the HTTP API, one module per resource, plus its ASGI guards and metrics."""

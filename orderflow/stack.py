@@ -1,0 +1,152 @@
+"""The one composition root: dev server, client, store, ``Orders``, worker and API.
+
+:func:`open_stack` starts (or reuses) the pieces a process needs and stops them in reverse
+order. Every way of running orderflow is a thin caller of it:
+
+- ``orderflow up``: ``open_stack(settings, devserver="auto", worker=True, api=True)``
+- ``orderflow worker``: ``devserver="never", worker=True`` (waits for Temporal at start-up)
+- ``orderflow api``: ``devserver="never", worker=False, api=True``
+- ``orderflow.notebook.start()``: ``devserver="auto", worker=True`` on the kernel's loop
+- the benchmarks and tests: a :class:`~orderflow.devserver.DevServer` of their own
+
+A dev server started here belongs to the stack and stops with it; one that already answers
+at the address is reused and left alone. A server left behind by a killed process (its port
+open, its gRPC no longer answering) is waited for and replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from temporalio.client import Client
+from temporalio.runtime import Runtime
+
+from orderflow.config import Settings
+from orderflow.connection import connect, ensure_search_attributes, metrics_runtime
+from orderflow.devserver import DevServer, for_settings, free_port, is_listening, split_address
+from orderflow.errors import TemporalUnavailableError
+from orderflow.orders import Orders
+from orderflow.store import Store
+from orderflow.worker import BackgroundWorker, build_worker
+
+if TYPE_CHECKING:
+    from orderflow.api.server import ApiServer
+
+logger = logging.getLogger(__name__)
+
+DevServerChoice = Literal["auto", "never"] | DevServer
+REUSE_TIMEOUT = 15.0
+"""How long to wait for a server left by a killed process to answer or go away."""
+
+
+@dataclass
+class Stack:
+    """The running pieces of one process; ``orders`` is the door every caller uses."""
+
+    settings: Settings
+    client: Client
+    store: Store
+    orders: Orders
+    server: DevServer | None
+    """The dev server this stack started (None when it reused one or never starts one)."""
+    worker: BackgroundWorker | None
+    api: ApiServer | None
+
+    @property
+    def ui_url(self) -> str | None:
+        return self.server.ui_url if self.server is not None else None
+
+
+@asynccontextmanager
+async def open_stack(
+    settings: Settings,
+    *,
+    devserver: DevServerChoice = "auto",
+    worker: bool = True,
+    api: bool = False,
+    ui: bool = True,
+    identity: str | None = None,
+    runtime: Runtime | None = None,
+    wait: float | None = None,
+) -> AsyncIterator[Stack]:
+    """Start what is asked, yield the :class:`Stack`, stop everything in reverse order.
+
+    ``devserver``: ``"auto"`` starts the file-backed dev server in the data dir when the
+    address is local and nothing answers there; ``"never"`` only connects; a
+    :class:`DevServer` is started as given (benchmarks and tests). ``wait`` seconds for
+    Temporal to answer (default: ``settings.startup_wait`` unless this stack started the
+    server). ``runtime`` is the SDK runtime of the client (default: Prometheus metrics on
+    ``settings.worker_metrics_port`` if set).
+    """
+    async with AsyncExitStack() as exits:
+        server = await _dev_server(settings, devserver, ui=ui)
+        if server is not None:
+            exits.push_async_callback(server.astop)
+        if isinstance(devserver, DevServer):
+            settings = settings.model_copy(update={"temporal_address": devserver.address})
+        client = await connect(
+            settings,
+            runtime=runtime or metrics_runtime(settings.worker_metrics_port),
+            wait=(0.0 if server is not None else settings.startup_wait) if wait is None else wait,
+        )
+        if worker or api:
+            await ensure_search_attributes(client)
+        store = await Store.open(settings.store_url)
+        exits.push_async_callback(store.close)
+        orders = Orders.from_settings(client, store, settings)
+        background: BackgroundWorker | None = None
+        if worker:
+            background = BackgroundWorker(
+                lambda: build_worker(client, store, settings, identity=identity)
+            ).start()
+            exits.push_async_callback(background.stop)
+        api_server: ApiServer | None = None
+        if api:
+            from orderflow.api.server import ApiServer  # FastAPI only where it is served
+
+            api_server = await ApiServer(settings, orders).start()
+            exits.push_async_callback(api_server.stop)
+        yield Stack(settings, client, store, orders, server, background, api_server)
+
+
+async def _dev_server(settings: Settings, choice: DevServerChoice, *, ui: bool) -> DevServer | None:
+    """The dev server this stack owns, started and ready; None when it uses another one."""
+    if isinstance(choice, DevServer):
+        await choice.astart()
+        return choice if choice.owned else None
+    if choice == "never" or not settings.is_local_temporal:
+        return None
+    host, port = split_address(settings.address)
+    deadline = time.monotonic() + REUSE_TIMEOUT
+    while is_listening(host, port):
+        try:
+            await connect(settings, interceptors=[])
+            return None  # a live server: reuse it
+        except TemporalUnavailableError:
+            # Likely the server of a killed process, shutting down: wait for it to go away.
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    ui_port: int | None = None
+    if ui:
+        ui_port = settings.ui_port if not is_listening(host, settings.ui_port) else free_port()
+    server = for_settings(settings.address, settings.data_dir, ui_port=ui_port)
+    await server.astart()
+    return server
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (Ctrl-C, ``kill``, a container stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
