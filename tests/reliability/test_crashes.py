@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.drillkit import harness
 from bench.drillkit.scenarios import (
     Drill,
     dev_server_killed,
@@ -17,7 +18,6 @@ from orderflow.config import Settings
 from orderflow.connection import connect
 from orderflow.devserver import DevServer
 from orderflow.models import OrderState
-from tests.reliability import harness
 from tests.reliability.conftest import assert_held
 
 
