@@ -26,6 +26,7 @@ from bench.common import (
     open_env,
     order_worker,
     queue,
+    run_script,
     running,
     show,
 )
@@ -149,4 +150,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

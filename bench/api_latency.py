@@ -205,4 +205,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from bench.common import run_script
+
+    run_script(lambda: asyncio.run(main()))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import statistics
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +43,25 @@ from orderflow.worker import build_worker
 from orderflow.workflows import OrderWorkflow
 
 console = Console()
+
+
+def run_script(main: Callable[[], object]) -> None:
+    """Run a benchmark's ``main`` and leave through ``os._exit``: the Temporal SDK can abort
+    at interpreter shutdown (temporalio/sdk-python#300), replacing a finished run's status."""
+    code = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
 
 # Activity failures and worker start-up chatter are not what a benchmark reports.
 logging.getLogger("temporalio").setLevel(logging.ERROR)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import run_script
 from bench.drillkit.harness import fresh_drill, own_server
 from bench.drillkit.scenarios import (
     Drill,
@@ -35,6 +36,7 @@ from bench.drillkit.scenarios import (
     idempotent_create,
     no_oversell,
     replay_all,
+    terminate_races,
     worker_killed_at_random,
     worker_killed_mid_payment,
 )
@@ -57,15 +59,26 @@ class Scale:
     cancel_orders: int
     idempotent_repeats: int
     replay_sample: int
+    terminate_orders: int
 
 
 SCALES = {
-    "quick": Scale(6, 1, 20, 2, 12, 200, 50, 2, 30, 20, 30),
-    "soak": Scale(30, 3, 60, 5, 40, 400, 100, 3, 100, 100, 60),
+    "quick": Scale(6, 1, 20, 2, 12, 200, 50, 2, 30, 20, 30, 20),
+    "soak": Scale(30, 3, 60, 5, 40, 400, 100, 3, 100, 100, 60, 60),
 }
 
 
-DRILL_NAMES = ("worker", "random", "server", "oversell", "cancel", "idempotent")
+DRILL_NAMES = (
+    "worker",
+    "random",
+    "server",
+    "oversell",
+    "cancel",
+    "cancel-signal",
+    "cancel-temporal",
+    "terminate",
+    "idempotent",
+)
 
 
 async def run_all(
@@ -87,6 +100,12 @@ async def run_all(
                 d, orders_count=scale.oversell_orders, stock=scale.oversell_stock,
                 workers=scale.oversell_workers)),
             ("cancel", lambda d: cancel_races(d, orders_count=scale.cancel_orders, seed=seed)),
+            ("cancel-signal", lambda d: cancel_races(
+                d, orders_count=scale.cancel_orders, seed=seed, door="signal", prefix="cs")),
+            ("cancel-temporal", lambda d: cancel_races(
+                d, orders_count=scale.cancel_orders, seed=seed, door="temporal", prefix="ct")),
+            ("terminate", lambda d: terminate_races(
+                d, orders_count=scale.terminate_orders, seed=seed)),
             ("idempotent", lambda d: idempotent_create(d, repeats=scale.idempotent_repeats)),
         ]  # fmt: skip
         for name, run in plan:
@@ -134,13 +153,17 @@ async def finished(
 GUARANTEES = """\
 ## What is guaranteed
 
-- **No order is lost.** Once `start_order` (CLI, API, notebook) has returned, the order lives
+- **No order is lost.** Once `Orders.place` (CLI, API, notebook) has returned, the order lives
   in Temporal's history. A worker process that dies (`kill -9`) or a dev server that dies and
   restarts on the same database file does not lose it: another worker, or the same one after
   reconnecting, replays the history and carries the order to a final state.
-- **No double charge, no double reservation.** Every side effect is keyed by workflow id and
-  step (`order-42:charge`) in the store, so an activity that re-runs after a crash finds its
-  own earlier row instead of acting again. A completed order has exactly one `charge` row.
+- **No double charge, no double reservation.** Every side effect is keyed by the order's
+  execution and step (`order-42:<first run id>:charge`) in the store, so an activity that
+  re-runs after a crash (or after `temporal workflow reset`) finds its own earlier row
+  instead of acting again. A completed order has exactly one `charge` row. An order id
+  reused after Temporal forgot the earlier run is refused (409); a run started around that
+  check with the old id becomes a new order with its own reservation and charge, never one
+  completed on the earlier payment.
 - **No charge without a refund on an order that did not complete.** A cancelled or failed
   order's net charge is 0: either nothing was charged (and if the charge step had begun, a
   `void` tombstone makes the store refuse a late zombie charge) or the charge has its
@@ -148,9 +171,15 @@ GUARANTEES = """\
 - **No oversell.** Stock moves only through `UPDATE ... SET stock = stock - q WHERE stock >= q`
   in one transaction per order, with a `CHECK (stock >= 0)`; concurrent orders from several
   worker processes cannot take more than there is.
-- **The cancel answer is the truth.** The `cancel_order` Update's validator accepts a cancel
-  only while the order can still be undone; an accepted cancel always ends CANCELLED (stock
-  restored, money returned), a rejected one never does.
+- **Every cancel door, one outcome.** What holds for each way to cancel:
+
+  | door | answer to the caller | outcome | how Temporal records the close |
+  |---|---|---|---|
+  | Update `cancel_order` (API, CLI, consoles) | accepted or refused with a reason (409) | accepted ⇒ CANCELLED, running step stopped, refund + release; refused ⇒ never CANCELLED | Completed (result: CANCELLED) |
+  | Signal `cancel` | none (ignored when too late) | in time ⇒ CANCELLED with compensation | Completed (result: CANCELLED) |
+  | Temporal's cancellation (`handle.cancel()`, `temporal workflow cancel`, the UI's Request Cancellation) | none | in time ⇒ CANCELLED with compensation; compensation itself cannot be cancelled | Canceled (the order kept in its memo) |
+  | `terminate`, run timeout | none | no workflow code runs: the run ends FAILED for every view; the `orderflow-reconcile` Schedule releases its stock and refunds its charge once (a `repairs` row) | Terminated / Timed out |
+
 - **Creates are idempotent.** The same create repeated (even concurrently) starts one
   workflow; the same order id with a different body is refused (409 in the API).
 - **Old executions keep replaying.** Histories of every drill outcome are committed in
@@ -164,7 +193,7 @@ HOW = """\
 Every drill runs against a real `temporal server start-dev` (file-backed SQLite, WAL), real
 `orderflow worker` processes and the real store, and checks the guarantees from the
 outside: the payments table, stock, final states and Temporal's own records. Code:
-`tests/reliability/scenarios.py` (one function per drill), run small by the tests in
+`bench/drillkit/scenarios.py` (one function per drill), run small by the tests in
 `tests/reliability/` and big by `bench/drills.py`.
 
 1. **Worker killed mid-payment.** Orders whose `charge_payment` takes a few seconds (fault
@@ -187,19 +216,24 @@ outside: the payments table, stock, final states and Temporal's own records. Cod
    processes. Checks: exactly S COMPLETED, N-S FAILED "out of stock", stock 0 at the end and
    never below 0 (sampled every 50 ms during the run), one charge per sold order, none for
    the others.
-4. **Cancel races.** A calibration order measures how long one order takes right now; then
-   every order is cancelled (the `cancel_order` Update) at a seeded random moment in twice
-   that time, a quarter of them twice concurrently. Checks: at most one accepted cancel per
-   order; accepted ⇔ CANCELLED; CANCELLED ⇒ net charge 0 and stock restored; COMPLETED ⇒
-   exactly one charge.
+4. **Cancel races**, once per door (Update, Signal, Temporal's cancellation). A calibration
+   order measures how long one order takes right now; then every order is cancelled at a
+   seeded random moment in 1.5 times that, a quarter of them twice concurrently. Checks: at
+   most one accepted cancel per order; Update: accepted ⇔ CANCELLED; Signal and Temporal:
+   sent while the order was cancellable ⇒ CANCELLED; Temporal: closed CANCELED ⇔
+   CANCELLED; CANCELLED ⇒ net charge 0 and stock restored; COMPLETED ⇒ exactly one charge.
 5. **Idempotent create.** The same create sent R times concurrently: one `created`, one
    workflow run in Temporal's visibility, one charge; a repeat after completion changes
    nothing; the same id with another body is refused.
+6. **Terminate + reconcile.** Every order is terminated at a seeded random moment (some
+   complete first); then the reconciler runs twice. Checks: terminated ⇒ FAILED, net
+   charge 0, stock restored, at most one repair; the second run repairs nothing;
+   COMPLETED ⇒ exactly one charge.
 
 Every drill then replays (a sample of) its workflows' histories with the `Replayer`.
 Hostile input and security are checked by tests only (no figures to report):
 `tests/reliability/test_hostile_input.py` (hypothesis-generated bodies against
-`OrderRequest` + `start_order`, CLI arguments), `tests/reliability/test_hostile_api.py`
+`OrderRequest` + `Orders.place`, CLI arguments), `tests/reliability/test_hostile_api.py`
 (hypothesis bodies, raw bytes, content types and paths against the real HTTP API: always 4xx
 JSON, nothing started, row counts unchanged), `tests/reliability/test_hostile_widgets.py`
 (hostile values in the notebook console's widgets: an escaped message, nothing started) and
@@ -242,7 +276,11 @@ SECURITY = """\
   authentication. Do not expose the API port beyond localhost without a reverse proxy that
   restricts them.
 - No CORS headers unless `ORDERFLOW_CORS_ORIGINS` is set.
-- `ORDERFLOW_ALLOW_FAULTS=false`: the API answers 422 and `start_order` refuses any fault
+- State-changing requests from another origin (`Origin`, `Sec-Fetch-Site`) get 403, bodies
+  not declared as JSON 415, unknown `Host` names 400 (DNS rebinding); curl and scripts,
+  which send none of these headers, are served as before.
+- The data dir is created 0700 and the store, dev server database and logs 0600.
+- `ORDERFLOW_ALLOW_FAULTS=false`: the API answers 422 and `Orders.place` refuses any fault
   plan; a worker with the setting ignores plans that still arrive (from another client or
   the `temporal` CLI) and logs that it did.
 - Secrets are not logged: the worker logs its settings through `Settings.redacted()` (API key
@@ -360,4 +398,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -21,6 +21,7 @@ from bench.common import (
     order_worker,
     queue,
     run_orders,
+    run_script,
     running,
     show,
 )
@@ -62,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

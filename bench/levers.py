@@ -29,6 +29,7 @@ from bench.common import (
     queue,
     run_orders,
     run_orders_direct,
+    run_script,
     running,
     show,
 )
@@ -183,4 +184,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

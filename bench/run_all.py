@@ -37,6 +37,7 @@ from bench.common import (
     queue,
     run_baseline,
     run_orders,
+    run_script,
     running,
     show,
 )
@@ -369,4 +370,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -23,6 +23,7 @@ from bench.common import (
     queue,
     run_baseline,
     run_orders,
+    run_script,
     running,
     show,
 )
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

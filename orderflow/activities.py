@@ -1,21 +1,29 @@
-"""Activities: the order's side effects, each one idempotent and keyed by workflow id.
+"""Activities: the order's side effects, each one idempotent and keyed by the order's
+execution (:class:`~orderflow.store.OrderKeys`), and the reconciler's.
 
 Each method stands for a call to an outside system (warehouse, payment gateway, email);
 here the "systems" are tables in the store, so effects are real and checkable. Expected
 business failures become non-retryable ``ApplicationError``s with a ``type`` the workflow
-and the UI can show; anything else is left to the activity's RetryPolicy.
+and the UI can show; anything else is left to the activity's RetryPolicy. A database
+problem is retried too, but as a short ``StoreUnavailable`` message: SQL, hosts and users
+never reach the workflow's history, the API or the consoles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from orderflow import faults
 from orderflow.models import (
+    WORKFLOW_TYPE,
     ChargePaymentInput,
     CompensationInput,
     ErrorType,
@@ -23,16 +31,40 @@ from orderflow.models import (
     NotificationReceipt,
     NotifyCustomerInput,
     PaymentReceipt,
+    ReconcileRequest,
+    Repair,
     Reservation,
     ReserveInventoryInput,
     StepName,
+    UnsettledOrder,
+    key_scope,
+    order_id_from_workflow_id,
 )
 from orderflow.store import (
     AlreadyCompensatedError,
+    OrderKeys,
     OutOfStockError,
     Store,
     UnknownProductError,
 )
+
+
+def keys_of(
+    data: ReserveInventoryInput | ChargePaymentInput | NotifyCustomerInput | CompensationInput,
+) -> OrderKeys:
+    return OrderKeys(data.workflow_id, data.order_id, data.key_scope)
+
+
+@asynccontextmanager
+async def store_call() -> AsyncIterator[None]:
+    """A database error becomes a retryable ``StoreUnavailable`` with the error class only."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise ApplicationError(
+            f"the order store is unavailable ({type(error).__name__})",
+            type=ErrorType.STORE_UNAVAILABLE.value,
+        ) from None
 
 
 class OrderActivities:
@@ -56,7 +88,8 @@ class OrderActivities:
         activity.logger.info("order %s: reserving %d item(s)", data.order_id, len(data.items))
         await self._inject(data.fault, data.order_id, StepName.RESERVE_INVENTORY)
         try:
-            lines, total = await self.store.reserve(data.workflow_id, data.order_id, data.items)
+            async with store_call():
+                lines, total = await self.store.reserve(keys_of(data), data.items)
         except OutOfStockError as error:
             raise ApplicationError(
                 str(error), type=ErrorType.OUT_OF_STOCK.value, non_retryable=True
@@ -75,7 +108,8 @@ class OrderActivities:
     @activity.defn(name="release_inventory")
     async def release_inventory(self, data: CompensationInput) -> bool:
         """Compensation: put reserved stock back (no-op if nothing was reserved)."""
-        released = await self.store.release(data.workflow_id, data.order_id)
+        async with store_call():
+            released = await self.store.release(keys_of(data))
         activity.logger.info("order %s: stock released=%s", data.order_id, released)
         return released
 
@@ -85,9 +119,10 @@ class OrderActivities:
         activity.logger.info("order %s: charging %s %s", data.order_id, data.amount, data.currency)
         await self._inject(data.fault, data.order_id, StepName.CHARGE_PAYMENT)
         try:
-            payment_id, key = await self.store.charge(
-                data.workflow_id, data.order_id, data.customer_id, data.amount
-            )
+            async with store_call():
+                payment_id, key = await self.store.charge(
+                    keys_of(data), data.customer_id, data.amount
+                )
         except AlreadyCompensatedError as error:
             raise ApplicationError(
                 str(error), type=ErrorType.ORDER_CANCELLED.value, non_retryable=True
@@ -103,7 +138,8 @@ class OrderActivities:
     @activity.defn(name="refund_payment")
     async def refund_payment(self, data: CompensationInput) -> str:
         """Compensation: refund the charge if one was made (no-op otherwise)."""
-        amount = await self.store.refund(data.workflow_id, data.order_id)
+        async with store_call():
+            amount = await self.store.refund(keys_of(data))
         activity.logger.info("order %s: refunded %s", data.order_id, amount)
         return str(amount)
 
@@ -113,11 +149,12 @@ class OrderActivities:
         activity.logger.info("order %s: notifying customer %s", data.order_id, data.customer_id)
         await self._inject(data.fault, data.order_id, StepName.NOTIFY_CUSTOMER)
         name = data.customer_name or data.customer_id
-        notification_id = await self.store.notify(
-            data.workflow_id,
-            data.customer_id,
-            f"Hello {name}, your order {data.order_id} ({data.total}) is confirmed.",
-        )
+        async with store_call():
+            notification_id = await self.store.notify(
+                keys_of(data),
+                data.customer_id,
+                f"Hello {name}, your order {data.order_id} ({data.total}) is confirmed.",
+            )
         return NotificationReceipt(notification_id=notification_id, attempt=activity.info().attempt)
 
     def all(self) -> list[Callable[..., Any]]:
@@ -129,3 +166,69 @@ class OrderActivities:
             self.refund_payment,
             self.notify_customer,
         ]
+
+
+CLOSED_WITHOUT_COMPENSATION = ("Terminated", "TimedOut", "Failed", "Canceled")
+"""Close statuses in which the order workflow may not have undone its side effects: no
+workflow code runs on terminate or timeout; a failed run stopped on a bug; a run cancelled
+by older code (before cancellation compensated) let the cancel escape."""
+
+
+class ReconcileActivities:
+    """The reconciler's side of the world: Temporal's visibility and the store."""
+
+    def __init__(self, client: Client, store: Store) -> None:
+        self.client = client
+        self.store = store
+
+    @activity.defn(name="find_unsettled_orders")
+    async def find_unsettled(self, request: ReconcileRequest) -> list[UnsettledOrder]:
+        """Closed order runs of the task queue whose store rows still hold stock or money."""
+        since = datetime.now(UTC) - timedelta(seconds=request.lookback_seconds)
+        statuses = ", ".join(f"'{status}'" for status in CLOSED_WITHOUT_COMPENSATION)
+        query = (
+            f"WorkflowType = '{WORKFLOW_TYPE}' AND TaskQueue = '{request.task_queue}' "
+            f"AND ExecutionStatus IN ({statuses}) "
+            f"AND CloseTime > '{since.isoformat(timespec='seconds').replace('+00:00', 'Z')}'"
+        )
+        found: list[UnsettledOrder] = []
+        async for execution in self.client.list_workflows(query, limit=request.limit):
+            activity.heartbeat()
+            order_id = order_id_from_workflow_id(execution.id)
+            first_run_id = execution.raw_info.first_run_id or execution.run_id
+            async with store_call():
+                keys = await self.store.execution_keys(
+                    execution.id,
+                    order_id,
+                    key_scope(execution.id, first_run_id),
+                    execution.start_time,
+                )
+                if keys is None or not await self.store.holds(keys):
+                    continue
+            found.append(
+                UnsettledOrder(
+                    workflow_id=execution.id,
+                    order_id=order_id,
+                    run_id=execution.run_id,
+                    key_scope=keys.scope,
+                    closed_as=execution.status.name if execution.status else "UNKNOWN",
+                )
+            )
+        activity.logger.info("reconcile: %d closed order(s) still hold stock or money", len(found))
+        return found
+
+    @activity.defn(name="repair_order")
+    async def repair(self, order: UnsettledOrder) -> Repair:
+        """Release the order's stock and refund its charge (each at most once, ever)."""
+        keys = OrderKeys(order.workflow_id, order.order_id, order.key_scope)
+        reason = f"closed as {order.closed_as} without compensating"
+        async with store_call():
+            repair = await self.store.repair(keys, run_id=order.run_id, reason=reason)
+        activity.logger.info(
+            "order %s: reconciled (%s): stock released=%s, refunded %s",
+            order.order_id, reason, repair.released, repair.refunded,
+        )  # fmt: skip
+        return repair
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.find_unsettled, self.repair]

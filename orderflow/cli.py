@@ -357,10 +357,15 @@ def order_cancel(
     ctx: typer.Context,
     order_id: Annotated[str, typer.Argument(help="The order id.")],
     reason: Annotated[str, typer.Option(help="Why the customer cancels.")] = "cancelled from CLI",
+    signal: Annotated[
+        bool, typer.Option("--signal", help="Send the Signal instead of the Update.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Cancel an order (Update: refused with a reason once the order is settled)."""
-    status = _with_orders(_settings(ctx), lambda orders: orders.cancel(order_id, reason))
+    status = _with_orders(
+        _settings(ctx), lambda orders: orders.cancel(order_id, reason, signal=signal)
+    )
     if as_json:
         _echo_json(status.model_dump(mode="json"))
     else:
@@ -394,6 +399,29 @@ def order_list(
             f"{summary.created_at:%Y-%m-%d %H:%M:%S}" if summary.created_at else "",
         )
     out.print(table)
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    lookback_hours: Annotated[
+        float, typer.Option(min=0.01, help="Look at orders closed this many hours back.")
+    ] = 48.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give back stock and money of orders Temporal closed mid-way (terminated, timed out,
+    failed) now, instead of at the next run of the `orderflow-reconcile` schedule."""
+    report = _with_orders(_settings(ctx), lambda orders: orders.reconcile(lookback_hours * 3600))
+    if as_json:
+        _echo_json(report.model_dump(mode="json"))
+        return
+    if not report.repaired:
+        out.print("nothing to reconcile: every closed order has given back its stock and money")
+    for repair in report.repaired:
+        moved = (
+            f"stock {'released' if repair.released else 'untouched'}, refunded {repair.refunded}"
+        )
+        out.print(f"order {escape(repair.order_id)}: {escape(repair.reason)}: {moved}")
 
 
 @app.command()

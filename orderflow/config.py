@@ -9,6 +9,8 @@ self-hosted cluster or Temporal Cloud without changes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +28,27 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 def is_local_host(host: str) -> bool:
     return host.strip("[]") in LOCAL_HOSTS
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by this user only; an existing one is left as it
+    is. The data dir holds the store, the dev server's database and logs."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite's -wal and -shm files
+    then inherit the mode; log handlers append to it).
+
+    An existing file is not opened at all: closing any descriptor of a SQLite database
+    drops every POSIX lock this process holds on it, under the connections that use it.
+    """
+    private_dir(path.parent)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    return path
 
 
 class Settings(BaseSettings):
@@ -52,12 +75,18 @@ class Settings(BaseSettings):
     ui_port: int = 8080
     allow_faults: bool = True
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host names the API answers to besides those of its bind address (``*``: any)."""
     worker_metrics_port: int | None = None
     # SQLite has one writer: more activities at once only queue on it, and time in that queue
     # counts against each attempt's 5 s timeout. 400 orders on 100 units with 3 workers took
     # 24.8 s at 50 and 47.6 s at 200 (bench/drills.py --only oversell --max-activities N).
     max_concurrent_activities: int = 50
     max_concurrent_workflow_tasks: int = 100
+    reconcile_every: float = Field(60.0, ge=0)
+    """Seconds between reconciler runs (its Temporal Schedule); 0 creates no schedule."""
+    reconcile_lookback: float = Field(48 * 3600, gt=0)
+    """How far back (by close time) the reconciler looks for orders to repair."""
     startup_wait: float = Field(60.0, ge=0, le=3600)
     """Seconds a worker or API waits for Temporal to answer at start-up before giving up."""
     log_level: str = "INFO"

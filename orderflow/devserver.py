@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import logging
 import os
 import shutil
@@ -20,10 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orderflow.config import private_dir, private_file
 from orderflow.models import SEARCH_ATTRIBUTE_KEYS
 
 logger = logging.getLogger(__name__)
@@ -86,6 +90,18 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     os.setpgrp()  # and keep Ctrl-C in a terminal from reaching it before we stop it cleanly
+    os.umask(0o077)  # its database and files: this user's only
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """``flock`` on ``path``: held by this process until the block ends (or it dies)."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -139,9 +155,16 @@ class DevServer:
 
     def start(self, timeout: float = READY_TIMEOUT) -> DevServer:
         """Start the server unless one already listens there; wait until it answers."""
-        if self._spawn():
-            self.wait_ready(timeout)
+        with self._port_lock():
+            if self._spawn():
+                self.wait_ready(timeout)
         return self
+
+    def _port_lock(self) -> contextlib.AbstractContextManager[None]:
+        """An exclusive lock per address across processes: two kernels (or ``up`` and a
+        kernel) starting at once cannot both launch a server on one port; the second waits
+        and then finds the first one listening."""
+        return _file_lock(Path(tempfile.gettempdir()) / f"orderflow-devserver-{self.port}.lock")
 
     def _spawn(self) -> bool:
         """Launch the process (from the calling thread: the death signal follows it)."""
@@ -149,10 +172,14 @@ class DevServer:
             logger.info("reusing the Temporal server already listening on %s", self.address)
             return False
         if self.db_file is not None:
-            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.db_file.parent)
         logger.info("starting Temporal dev server on %s", self.address)
         with contextlib.ExitStack() as stack:
-            log = stack.enter_context(open(self.log_file, "ab")) if self.log_file else None
+            log = (
+                stack.enter_context(open(private_file(self.log_file), "ab"))
+                if self.log_file
+                else None
+            )
             self.process = subprocess.Popen(
                 self.command(),
                 stdout=log or subprocess.DEVNULL,
@@ -207,8 +234,13 @@ class DevServer:
         The process is spawned from the caller's thread, not a pool thread: Linux delivers
         the parent-death signal when the spawning *thread* exits.
         """
-        if self._spawn():
-            await asyncio.to_thread(self.wait_ready, timeout)
+        lock = self._port_lock()
+        await asyncio.to_thread(lock.__enter__)
+        try:
+            if self._spawn():
+                await asyncio.to_thread(self.wait_ready, timeout)
+        finally:
+            lock.__exit__(None, None, None)
         return self
 
     async def astop(self) -> None:

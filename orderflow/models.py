@@ -23,6 +23,9 @@ STATUS_QUERY = "status"
 CANCEL_SIGNAL = "cancel"
 CANCEL_UPDATE = "cancel_order"
 ATTEMPT_FAILED_SIGNAL = "attempt_failed"
+"""Sent by the attempt tracker of version 1 (still handled, for histories that hold it)."""
+FINAL_STATUS_MEMO = "final_status"
+"""Memo key under which a run that Temporal closes as CANCELED leaves its last status."""
 CURRENCY = "USD"
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -43,6 +46,16 @@ def order_workflow_id(order_id: str) -> str:
 def order_id_from_workflow_id(workflow_id: str) -> str:
     """Inverse of :func:`order_workflow_id` (workflow ids of other types pass through)."""
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
+def key_scope(workflow_id: str, first_execution_run_id: str) -> str:
+    """The idempotency scope of one order execution: ``order-42:<first run id>``.
+
+    Bound to the execution, not the bare workflow id, so an order id that is reused after
+    Temporal forgot the old run can never find (and complete on) the old run's charge. The
+    first run id survives a reset and continue-as-new, so a re-run step still finds its own
+    earlier side effect."""
+    return f"{workflow_id}:{first_execution_run_id}"
 
 
 def new_order_id() -> str:
@@ -71,6 +84,8 @@ class StepStatus(StrEnum):
     RETRYING = "retrying"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    """Cancelled while it ran (the attempt was stopped before it finished)."""
     COMPENSATED = "compensated"
     SKIPPED = "skipped"
 
@@ -137,6 +152,7 @@ class ErrorType(StrEnum):
     ORDER_CANCELLED = "OrderCancelled"
     TRANSIENT = "TransientFailure"
     SIMULATED_TIMEOUT = "SimulatedTimeout"
+    STORE_UNAVAILABLE = "StoreUnavailable"
 
 
 class _Strict(BaseModel):
@@ -180,13 +196,24 @@ class FaultPlan(_Strict):
         return all(self.for_step(step) is None for step in StepName)
 
 
-class RetrySettings(_Strict):
-    """The activity RetryPolicy of the business steps (defaults sized for demos)."""
+MAX_ATTEMPTS = 20
+MIN_RETRY_INTERVAL = 0.1
+"""Bounds on the retry settings a caller may send: a storm of endless, instant retries
+would grow the order's history towards Temporal's limits and load the whole system."""
 
-    initial_interval: float = Field(1.0, gt=0, le=60)
+
+class RetrySettings(_Strict):
+    """The activity RetryPolicy of the business steps (defaults sized for demos), bounded."""
+
+    initial_interval: float = Field(1.0, ge=MIN_RETRY_INTERVAL, le=60)
     backoff_coefficient: float = Field(2.0, ge=1.0, le=10.0)
-    maximum_interval: float = Field(10.0, gt=0, le=600)
-    maximum_attempts: int = Field(8, ge=0, le=100, description="0 means unlimited")
+    maximum_interval: float = Field(10.0, ge=MIN_RETRY_INTERVAL, le=600)
+    maximum_attempts: int = Field(
+        8,
+        ge=1,
+        le=MAX_ATTEMPTS,
+        description=f"Attempts in all, the first included (1..{MAX_ATTEMPTS}).",
+    )
 
     @model_validator(mode="after")
     def _interval_order(self) -> RetrySettings:
@@ -300,6 +327,8 @@ class CreateOrderResponse(BaseModel):
 class ReserveInventoryInput(BaseModel):
     order_id: str
     workflow_id: str
+    key_scope: str | None = None
+    """What the side effects' idempotency keys are bound to (see :func:`key_scope`)."""
     items: list[OrderItem]
     fault: FaultSpec | None = None
 
@@ -313,6 +342,8 @@ class Reservation(BaseModel):
 class ChargePaymentInput(BaseModel):
     order_id: str
     workflow_id: str
+    key_scope: str | None = None
+    """What the side effects' idempotency keys are bound to (see :func:`key_scope`)."""
     customer_id: str
     amount: Decimal
     currency: str = CURRENCY
@@ -329,6 +360,8 @@ class PaymentReceipt(BaseModel):
 class NotifyCustomerInput(BaseModel):
     order_id: str
     workflow_id: str
+    key_scope: str | None = None
+    """What the side effects' idempotency keys are bound to (see :func:`key_scope`)."""
     customer_id: str
     customer_name: str | None = None
     total: Decimal
@@ -343,6 +376,8 @@ class NotificationReceipt(BaseModel):
 class CompensationInput(BaseModel):
     order_id: str
     workflow_id: str
+    key_scope: str | None = None
+    """What the side effects' idempotency keys are bound to (see :func:`key_scope`)."""
 
 
 class AttemptFailure(BaseModel):
@@ -425,3 +460,46 @@ class WorkflowDescription(BaseModel):
     start_time: datetime
     close_time: datetime | None = None
     history_length: int
+
+
+# --- reconciliation -------------------------------------------------------------------------
+
+
+class ReconcileRequest(BaseModel):
+    """What one reconciler run looks at: closed orders of a task queue, recently closed."""
+
+    task_queue: str = TASK_QUEUE
+    lookback_seconds: float = Field(48 * 3600, gt=0)
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class UnsettledOrder(BaseModel):
+    """A closed order execution whose store rows still hold stock or money."""
+
+    workflow_id: str
+    order_id: str
+    run_id: str
+    key_scope: str | None
+    """None: the order's keys are the bare workflow id (recorded before execution keys)."""
+    closed_as: str
+    """How Temporal closed the run: TERMINATED, TIMED_OUT, FAILED or CANCELED."""
+
+
+class Repair(BaseModel):
+    """What the reconciler gave back for one order execution."""
+
+    workflow_id: str
+    order_id: str
+    run_id: str
+    reason: str
+    released: bool
+    refunded: Decimal
+    new: bool = True
+    """False when an earlier run had already repaired it (nothing moved this time)."""
+    repaired_at: datetime | None = None
+
+
+class ReconcileReport(BaseModel):
+    found: int
+    """Closed orders that still held stock or money when the run looked."""
+    repaired: list[Repair] = Field(default_factory=list)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from decimal import Decimal
@@ -62,12 +63,14 @@ from orderflow.models import (
     CANCEL_SIGNAL,
     CANCEL_UPDATE,
     FINAL_STATES,
+    FINAL_STATUS_MEMO,
     ORDER_CUSTOMER_KEY,
     ORDER_STATE_KEY,
     ORDER_TOTAL_KEY,
     STATUS_QUERY,
     TASK_QUEUE,
     WORKFLOW_TYPE,
+    AttemptOutcome,
     OrderRequest,
     OrderState,
     OrderStatus,
@@ -75,6 +78,9 @@ from orderflow.models import (
     PaymentKind,
     PaymentLedger,
     Product,
+    ReconcileReport,
+    ReconcileRequest,
+    Repair,
     StepStatus,
     Timeline,
     WorkflowDescription,
@@ -84,10 +90,15 @@ from orderflow.models import (
 from orderflow.store import Store
 
 REQUEST_HASH_MEMO = "request_sha256"
-FINAL_STATUS_MEMO = "final_status"
-"""Memo key under which a run that Temporal closes as CANCELED leaves its last status."""
 STATE_MEMO, TOTAL_MEMO = "state", "total"
 """Memo keys of version-1 orders (before search attributes), still read for old orders."""
+
+UNFINISHED_STEPS = frozenset(
+    {StepStatus.PENDING, StepStatus.RUNNING, StepStatus.RETRYING, StepStatus.SKIPPED}
+)
+FAILED_ATTEMPTS = frozenset({AttemptOutcome.FAILED, AttemptOutcome.TIMED_OUT})
+RECORD_CLOCK_SKEW = timedelta(minutes=1)
+"""Attempt rows are stamped by workers' clocks, the order's creation by Temporal's."""
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 """How long a ``status`` Query may take: after a worker crash it first waits on the dead
@@ -194,11 +205,13 @@ class Orders:
         *,
         task_queue: str = TASK_QUEUE,
         allow_faults: bool = True,
+        update_timeout: timedelta = UPDATE_TIMEOUT,
     ) -> None:
         self.client = client
         self.store = store
         self.task_queue = task_queue
         self.allow_faults = allow_faults
+        self.update_timeout = update_timeout
 
     @classmethod
     def from_settings(cls, client: Client, store: Store, settings: Settings) -> Orders:
@@ -294,7 +307,7 @@ class Orders:
                 status = _with_live_retries(await self._query(handle, description), description)
             else:
                 status = await self._last_status(handle, description)
-        return await self._settled(handle, status, description)
+        return await self._with_recorded_attempts(await self._settled(handle, status, description))
 
     async def _query(
         self, handle: WorkflowHandle[Any, OrderStatus], description: WorkflowExecutionDescription
@@ -354,6 +367,11 @@ class Orders:
         update: dict[str, Any] = {"state": state, "cancellable": False, "current_step": None}
         if description.status in _CLOSED_BY_TEMPORAL and not status.error:
             update["error"] = await _close_reason(handle, description.status)
+            repairs = [
+                r for r in await self.store.repairs_of(handle.id) if r.run_id == description.run_id
+            ]
+            if repairs:
+                update["error"] += "; " + _repaired(repairs[0])
         if state == OrderState.CANCELLED and not status.cancel_reason:
             update["cancel_reason"] = "cancelled through Temporal"
         return status.model_copy(update=update)
@@ -368,9 +386,36 @@ class Orders:
                 )
             except WorkflowFailureError:  # closed by Temporal (cancelled, terminated, ...)
                 return await self.status(order_id)
-        return final.model_copy(
-            update={"state": order_state(WorkflowExecutionStatus.COMPLETED, final.state)}
+        return await self._with_recorded_attempts(
+            final.model_copy(
+                update={"state": order_state(WorkflowExecutionStatus.COMPLETED, final.state)}
+            )
         )
+
+    async def _with_recorded_attempts(self, status: OrderStatus) -> OrderStatus:
+        """Finished steps: how many attempts they took and, for one that completed after
+        retries, its last error, from the attempt tracker's records. Temporal tells the
+        workflow only how an activity finally ended (and the live retry state of a running
+        step comes from Temporal itself, see :func:`_with_live_retries`)."""
+        finished = [step for step in status.steps if step.status not in UNFINISHED_STEPS]
+        if not finished:
+            return status
+        since = status.created_at - RECORD_CLOCK_SKEW
+        records = [
+            record
+            for record in await self.store.attempts(status.workflow_id)
+            if record.started_at >= since  # not an earlier order's, under a reused id
+        ]
+        for step in finished:
+            mine = [record for record in records if record.step == step.name.value]
+            if not mine:
+                continue
+            step.attempts = max(step.attempts, max(record.attempt for record in mine))
+            failures = [record for record in mine if record.outcome in FAILED_ATTEMPTS]
+            if step.last_error is None and step.status == StepStatus.COMPLETED and failures:
+                last = failures[-1]
+                step.last_error = f"{last.error_type}: {last.error_message}"
+        return status
 
     async def exists(self, order_id: str) -> bool:
         try:
@@ -394,13 +439,12 @@ class Orders:
         late). Returns the status the Update answered, or the status after the Signal."""
         reason = reason or "cancelled by request"
         handle = self.handle(order_id)
-        if signal:
-            with missing_order(order_id, statuses=(RPCStatusCode.NOT_FOUND,)):
-                await handle.signal(CANCEL_SIGNAL, reason)
-            return await self.status(order_id)
         try:
+            if signal:
+                await handle.signal(CANCEL_SIGNAL, reason)
+                return await self.status(order_id)
             status: OrderStatus = await handle.execute_update(
-                CANCEL_UPDATE, reason, result_type=OrderStatus, rpc_timeout=UPDATE_TIMEOUT
+                CANCEL_UPDATE, reason, result_type=OrderStatus, rpc_timeout=self.update_timeout
             )
             return status
         except WorkflowUpdateFailedError as error:
@@ -410,7 +454,7 @@ class Orders:
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             raise NoWorkerError(
                 f"no worker accepted the cancel of order {order_id} within "
-                f"{UPDATE_TIMEOUT.total_seconds():g} s; is a worker running?"
+                f"{self.update_timeout.total_seconds():g} s; is a worker running?"
             ) from error
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
@@ -505,6 +549,26 @@ class Orders:
             history_length=description.history_length,
         )
 
+    async def reconcile(self, lookback_seconds: float | None = None) -> ReconcileReport:
+        """Run the reconciler once on this door's task queue and wait for its report.
+
+        Its Temporal Schedule runs it every minute anyway (``orderflow.schedules``); this
+        is ``orderflow reconcile``, for an operator who does not want to wait."""
+        from orderflow.workflows.reconcile import RECONCILE_WORKFLOW  # workflow module: lazy
+
+        request = ReconcileRequest(task_queue=self.task_queue)
+        if lookback_seconds is not None:
+            request.lookback_seconds = lookback_seconds
+        report: ReconcileReport = await self.client.execute_workflow(
+            RECONCILE_WORKFLOW,
+            request,
+            id=f"orderflow-reconcile-now-{uuid.uuid4().hex[:12]}",
+            task_queue=self.task_queue,
+            result_type=ReconcileReport,
+            execution_timeout=timedelta(minutes=10),
+        )
+        return report
+
     async def pollers(self) -> Pollers:
         """Identities of the workers polling this door's task queue, per task type."""
         return await live_pollers(self.client, self.task_queue)
@@ -575,6 +639,16 @@ async def _close_reason(
             message = event.workflow_execution_failed_event_attributes.failure.message
             return f"the order's workflow failed: {message[:200]}"
     return "closed by Temporal"
+
+
+def _repaired(repair: Repair) -> str:
+    """What the reconciler gave back, in words."""
+    given = []
+    if repair.released:
+        given.append("released the stock")
+    if repair.refunded:
+        given.append(f"refunded {repair.refunded}")
+    return "the reconciler " + (" and ".join(given) or "found nothing to give back")
 
 
 def _quoted(value: str) -> str:

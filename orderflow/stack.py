@@ -33,6 +33,7 @@ from orderflow.connection import connect, ensure_search_attributes, metrics_runt
 from orderflow.devserver import DevServer, for_settings, free_port, is_listening, split_address
 from orderflow.errors import TemporalUnavailableError
 from orderflow.orders import Orders
+from orderflow.schedules import ensure_reconcile_schedule
 from orderflow.store import Store
 from orderflow.worker import BackgroundWorker, build_worker
 
@@ -98,6 +99,8 @@ async def open_stack(
         )
         if worker or api:
             await ensure_search_attributes(client)
+        if worker:
+            await ensure_reconcile_schedule(client, settings)
         store = await Store.open(settings.store_url)
         exits.push_async_callback(store.close)
         orders = Orders.from_settings(client, store, settings)

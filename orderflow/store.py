@@ -5,9 +5,11 @@ The guarantees the workflow relies on live here, in the database, not in Python:
 
 - **No oversell.** Stock moves only through ``UPDATE ... SET stock = stock - q WHERE
   stock >= q`` inside one transaction per order; a CHECK keeps it non-negative.
-- **Nothing doubled.** Each side effect has a unique idempotency key derived from the
-  workflow id (``order-42:charge``). Re-running an activity finds its own earlier row and
-  returns it instead of acting again, even if the first run's worker died after committing.
+- **Nothing doubled.** Each side effect has a unique idempotency key bound to the order's
+  execution (``order-42:<first run id>:charge``, :class:`OrderKeys`). Re-running an activity
+  finds its own earlier row and returns it instead of acting again, even if the first run's
+  worker died after committing; an order id reused after Temporal forgot the old run never
+  finds the old run's rows.
 - **Compensation wins races.** Release and refund leave a tombstone when there was nothing
   to undo, so a late (zombie) reserve or charge of a cancelled order is refused.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from orderflow.config import private_file
 from orderflow.models import (
     AttemptOutcome,
     AttemptRecord,
@@ -43,6 +47,7 @@ from orderflow.models import (
     PaymentEntry,
     PaymentKind,
     Product,
+    Repair,
     ReservationStatus,
 )
 
@@ -110,6 +115,21 @@ notifications = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+repairs = sa.Table(
+    "repairs",
+    metadata,
+    sa.Column("idempotency_key", sa.String(160), primary_key=True),  # <scope>:repair
+    sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("released", sa.Boolean, nullable=False),
+    sa.Column("refunded", sa.Numeric(12, 2), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""What the reconciler gave back for an order whose run Temporal closed without letting
+the workflow compensate (terminated, timed out, failed): one row per order execution."""
+
 activity_attempts = sa.Table(
     "activity_attempts",
     metadata,
@@ -133,6 +153,22 @@ DEMO_CATALOG: tuple[tuple[str, str, str, int], ...] = (
     ("burr-grinder", "Burr grinder", "129.00", 20),
     ("filter-papers", "Filter papers, 100 pack", "4.95", 500),
 )
+
+
+@dataclass(frozen=True)
+class OrderKeys:
+    """Which order a side effect belongs to, and the scope its idempotency keys live in.
+
+    ``scope`` is the order execution (:func:`orderflow.models.key_scope`); orders recorded
+    before execution-bound keys use the bare workflow id (``order-42:charge``).
+    """
+
+    workflow_id: str
+    order_id: str
+    scope: str | None = None
+
+    def key(self, effect: str) -> str:
+        return f"{self.scope or self.workflow_id}:{effect}"
 
 
 class StoreError(Exception):
@@ -293,10 +329,11 @@ class Store:
     # --- inventory --------------------------------------------------------------------
 
     async def reserve(
-        self, workflow_id: str, order_id: str, items: Sequence[OrderItem]
+        self, order: OrderKeys, items: Sequence[OrderItem]
     ) -> tuple[list[OrderLine], Decimal]:
-        """Take stock for every item atomically, or none; idempotent per workflow."""
-        key = f"{workflow_id}:reserve"
+        """Take stock for every item atomically, or none; idempotent per order execution."""
+        key = order.key("reserve")
+        workflow_id, order_id = order.workflow_id, order.order_id
         try:
             async with self._write() as conn:
                 await self._lock_order(conn, workflow_id)
@@ -390,9 +427,10 @@ class Store:
             line_total=row.price * item.quantity,
         )
 
-    async def release(self, workflow_id: str, order_id: str) -> bool:
+    async def release(self, order: OrderKeys) -> bool:
         """Put reserved stock back; True if stock moved. Leaves a tombstone if none was taken."""
-        key = f"{workflow_id}:reserve"
+        key = order.key("reserve")
+        workflow_id, order_id = order.workflow_id, order.order_id
         async with self._write() as conn:
             await self._lock_order(conn, workflow_id)
             header = (
@@ -416,10 +454,11 @@ class Store:
                 return False
             if header.status == ReservationStatus.RELEASED:
                 return False
+            # Rows are locked in sku order, as in reserve: two orders never deadlock.
             lines = await conn.execute(
-                sa.select(reservation_lines.c.sku, reservation_lines.c.quantity).where(
-                    reservation_lines.c.reservation_key == key
-                )
+                sa.select(reservation_lines.c.sku, reservation_lines.c.quantity)
+                .where(reservation_lines.c.reservation_key == key)
+                .order_by(reservation_lines.c.sku)
             )
             for sku, quantity in lines.all():
                 await conn.execute(
@@ -436,17 +475,16 @@ class Store:
 
     # --- payments ---------------------------------------------------------------------
 
-    async def charge(
-        self, workflow_id: str, order_id: str, customer_id: str, amount: Decimal
-    ) -> tuple[int, str]:
-        """Charge once per workflow: returns (payment id, idempotency key)."""
-        key = f"{workflow_id}:charge"
+    async def charge(self, order: OrderKeys, customer_id: str, amount: Decimal) -> tuple[int, str]:
+        """Charge once per order execution: returns (payment id, idempotency key)."""
+        key = order.key("charge")
+        workflow_id, order_id = order.workflow_id, order.order_id
         async with self._write() as conn:
             await self._lock_order(conn, workflow_id)
             rows = (
                 await conn.execute(
                     sa.select(payments.c.id, payments.c.kind).where(
-                        payments.c.idempotency_key.in_([key, f"{workflow_id}:refund"])
+                        payments.c.idempotency_key.in_([key, order.key("refund")])
                     )
                 )
             ).all()
@@ -470,19 +508,20 @@ class Store:
             )
             return int(result.scalar_one()), key
 
-    async def refund(self, workflow_id: str, order_id: str) -> Decimal:
+    async def refund(self, order: OrderKeys) -> Decimal:
         """Refund the charge if there is one (idempotent); returns the amount refunded.
 
         Without a charge it records a zero ``void`` under the refund key, so a charge that
         arrives later (a zombie attempt) is refused instead of leaving money taken.
         """
-        refund_key = f"{workflow_id}:refund"
+        refund_key = order.key("refund")
+        workflow_id, order_id = order.workflow_id, order.order_id
         async with self._write() as conn:
             await self._lock_order(conn, workflow_id)
             rows = (
                 await conn.execute(
                     sa.select(payments).where(
-                        payments.c.idempotency_key.in_([f"{workflow_id}:charge", refund_key])
+                        payments.c.idempotency_key.in_([order.key("charge"), refund_key])
                     )
                 )
             ).all()
@@ -504,6 +543,123 @@ class Store:
                 )
             )
             return amount
+
+    # --- reconciliation ---------------------------------------------------------------
+
+    async def execution_keys(
+        self, workflow_id: str, order_id: str, scope: str, started_at: datetime
+    ) -> OrderKeys | None:
+        """The keys one order execution used for its side effects, if it made any.
+
+        Its own scope when it has rows there; else, for an order recorded before
+        execution-bound keys, the bare workflow id, but only rows written after this
+        execution started (older ones belong to an earlier order with the same id).
+        """
+        scoped = OrderKeys(workflow_id, order_id, scope)
+        bare = OrderKeys(workflow_id, order_id)
+        async with self._read() as conn:
+            for keys, since in ((scoped, None), (bare, started_at)):
+                found = sa.union_all(
+                    *(
+                        sa.select(table.c.created_at).where(
+                            table.c.idempotency_key.in_([keys.key(e) for e in effects])
+                        )
+                        for table, effects in (
+                            (reservations, ["reserve"]),
+                            (payments, ["charge", "refund"]),
+                        )
+                    )
+                )
+                created = (await conn.execute(found)).scalars().all()
+                if any(since is None or _aware(when) >= since for when in created):
+                    return keys
+        return None
+
+    async def holds(self, order: OrderKeys) -> bool:
+        """Whether the execution still holds stock (reserved) or money (a charge, no refund)."""
+        async with self._read() as conn:
+            reserved = (
+                await conn.execute(
+                    sa.select(reservations.c.status).where(
+                        reservations.c.idempotency_key == order.key("reserve")
+                    )
+                )
+            ).scalar()
+            kinds = set(
+                (
+                    await conn.execute(
+                        sa.select(payments.c.kind).where(
+                            payments.c.idempotency_key.in_(
+                                [order.key("charge"), order.key("refund")]
+                            )
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        charged = PaymentKind.CHARGE in kinds and not kinds & {PaymentKind.REFUND, PaymentKind.VOID}
+        return reserved == ReservationStatus.RESERVED or charged
+
+    async def repair(self, order: OrderKeys, *, run_id: str, reason: str) -> Repair:
+        """Give back what a closed execution still holds: release its stock, refund its
+        charge, record the repair once. Idempotent, and safe against compensation that ran
+        (or a late attempt that arrives) meanwhile: release and refund leave tombstones."""
+        released = await self.release(order)
+        refunded = await self.refund(order)
+        key = order.key("repair")
+        async with self._write() as conn:
+            inserted = await conn.execute(
+                self._insert(repairs)
+                .values(
+                    idempotency_key=key,
+                    workflow_id=order.workflow_id,
+                    order_id=order.order_id,
+                    run_id=run_id,
+                    reason=reason[:200],
+                    released=released,
+                    refunded=refunded,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+        return Repair(
+            workflow_id=order.workflow_id,
+            order_id=order.order_id,
+            run_id=run_id,
+            reason=reason,
+            released=released,
+            refunded=refunded,
+            new=bool(inserted.rowcount),
+        )
+
+    async def repairs_of(self, workflow_id: str) -> list[Repair]:
+        async with self._read() as conn:
+            rows = await conn.execute(
+                sa.select(repairs)
+                .where(repairs.c.workflow_id == workflow_id)
+                .order_by(repairs.c.created_at)
+            )
+            return [
+                Repair(
+                    workflow_id=row.workflow_id,
+                    order_id=row.order_id,
+                    run_id=row.run_id,
+                    reason=row.reason,
+                    released=row.released,
+                    refunded=row.refunded,
+                    new=False,
+                    repaired_at=_aware(row.created_at),
+                )
+                for row in rows
+            ]
+
+    async def repair_count(self) -> int:
+        async with self._read() as conn:
+            query = sa.select(sa.func.count()).select_from(repairs)
+            return int((await conn.execute(query)).scalar_one())
+
+    # --- order records ----------------------------------------------------------------
 
     async def has_order_records(self, workflow_id: str) -> bool:
         """Whether any reservation or payment was ever recorded for this workflow id."""
@@ -542,9 +698,10 @@ class Store:
 
     # --- notifications ----------------------------------------------------------------
 
-    async def notify(self, workflow_id: str, customer_id: str, message: str) -> int:
-        """Record the customer notification once per workflow; returns its id."""
-        key = f"{workflow_id}:notify"
+    async def notify(self, order: OrderKeys, customer_id: str, message: str) -> int:
+        """Record the customer notification once per order execution; returns its id."""
+        key = order.key("notify")
+        workflow_id = order.workflow_id
         async with self._write() as conn:
             await conn.execute(
                 self._insert(notifications)
@@ -641,7 +798,7 @@ def make_engine(url: str) -> AsyncEngine:
 
     database = sa.engine.make_url(url).database
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(database))
     engine = create_async_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")

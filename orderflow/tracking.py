@@ -14,19 +14,23 @@ attempt instead of two (an insert at start and an update at the end, measured in
 the worker died during a long attempt (a worker dying within that first moment leaves no
 row; Temporal's own history still shows the attempt's timeout and retry).
 
-On a failed attempt of a business step it also signals the workflow, so the ``status``
-Query shows ``retrying`` with the attempt count and last error while retries are still
-going on (the workflow itself only hears about an activity when it finally ends).
+Tracking never holds an activity's result back for long: an attempt waits at most
+:data:`RECORD_WAIT` for its row to commit, then returns and the write finishes in the
+background. Under write contention the row lands a little later; the business result (a
+committed charge, a non-retryable decline) never turns into a timeout and a retry.
+
+Live retry status (``retrying``, attempt N, last error) does not come from here: the
+``Orders`` door reads it from Temporal's own record of the pending activity.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -35,22 +39,20 @@ from temporalio.worker import (
 )
 
 from orderflow.models import (
-    ATTEMPT_FAILED_SIGNAL,
-    AttemptFailure,
     AttemptOutcome,
     AttemptRecord,
     ErrorType,
-    StepName,
     order_id_from_workflow_id,
 )
 from orderflow.store import Store, utcnow
 
 logger = logging.getLogger(__name__)
 
-_BUSINESS_STEPS = frozenset(step.value for step in StepName)
-
 RUNNING_ROW_AFTER = 0.5
 """Seconds after which a still-running attempt gets its ``running`` row (crash evidence)."""
+
+RECORD_WAIT = 0.25
+"""Longest an attempt waits for its row before returning its result anyway."""
 
 
 class GroupCommit:
@@ -86,14 +88,13 @@ class GroupCommit:
 
 
 class AttemptTrackingInterceptor(Interceptor):
-    """Register with ``Worker(interceptors=[...])``; needs the store and, for live retry
-    status, the client to signal the workflow."""
+    """Register with ``Worker(interceptors=[...])``; records into ``store``."""
 
-    def __init__(self, store: Store, client: Client | None, worker_identity: str) -> None:
+    def __init__(self, store: Store, worker_identity: str) -> None:
         self.store = store
-        self.client = client
         self.worker_identity = worker_identity
         self.commits = GroupCommit(store)
+        self._background: set[asyncio.Task[None]] = set()
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _AttemptRecorder(next, self)
@@ -153,7 +154,6 @@ class _AttemptRecorder(ActivityInboundInterceptor):
                 else AttemptOutcome.FAILED
             )
             await self._finish(running_row, record, outcome, error_type, _message(error))
-            await self._report_failure(info, error, error_type)
             raise
         await self._finish(running_row, record, AttemptOutcome.COMPLETED)
         return result
@@ -165,6 +165,23 @@ class _AttemptRecorder(ActivityInboundInterceptor):
         outcome: AttemptOutcome,
         error_type: str | None = None,
         message: str | None = None,
+    ) -> None:
+        """Record the attempt's end; wait for it at most :data:`RECORD_WAIT`."""
+        write = asyncio.ensure_future(
+            self._record(running_row, record, outcome, error_type, message)
+        )
+        self.root._background.add(write)
+        write.add_done_callback(self.root._background.discard)
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(write), RECORD_WAIT)
+
+    async def _record(
+        self,
+        running_row: _RunningRow,
+        record: AttemptRecord,
+        outcome: AttemptOutcome,
+        error_type: str | None,
+        message: str | None,
     ) -> None:
         try:
             if running_row.cancel_if_waiting():  # a short attempt: one row, group-committed
@@ -187,28 +204,6 @@ class _AttemptRecorder(ActivityInboundInterceptor):
             # Tracking is telemetry: never fail the business activity because of it.
             logger.exception("could not record activity attempt")
 
-    async def _report_failure(
-        self, info: activity.Info, error: BaseException, error_type: str
-    ) -> None:
-        if self.root.client is None or info.activity_type not in _BUSINESS_STEPS:
-            return
-        if info.is_local:
-            # A local activity runs inside the workflow's own task: a signal arriving now
-            # fails that task and reruns the step. The workflow hears of it when it ends.
-            return
-        report = AttemptFailure(
-            step=info.activity_type,
-            attempt=info.attempt,
-            error_type=error_type,
-            message=_message(error)[:300],
-            will_retry=_will_retry(info, error, error_type),
-        )
-        try:
-            handle = self.root.client.get_workflow_handle(info.workflow_id or "")
-            await handle.signal(ATTEMPT_FAILED_SIGNAL, report)
-        except Exception as signal_error:  # the workflow may have moved on or closed
-            logger.debug("attempt report not delivered: %s", signal_error)
-
 
 def _error_type(error: BaseException) -> str:
     if isinstance(error, ApplicationError) and error.type:
@@ -219,14 +214,3 @@ def _error_type(error: BaseException) -> str:
 def _message(error: BaseException) -> str:
     # str(ApplicationError) prefixes the type; we store the type in its own column.
     return error.message if isinstance(error, ApplicationError) else str(error)
-
-
-def _will_retry(info: activity.Info, error: BaseException, error_type: str) -> bool:
-    if isinstance(error, ApplicationError) and error.non_retryable:
-        return False
-    policy = info.retry_policy
-    if policy is None:
-        return True
-    if error_type in (policy.non_retryable_error_types or ()):
-        return False
-    return policy.maximum_attempts == 0 or info.attempt < policy.maximum_attempts

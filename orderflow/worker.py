@@ -20,11 +20,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from orderflow.activities import OrderActivities
+from orderflow.activities import OrderActivities, ReconcileActivities
 from orderflow.config import Settings
 from orderflow.store import Store
 from orderflow.tracking import AttemptTrackingInterceptor
-from orderflow.workflows import OrderWorkflow
+from orderflow.workflows import OrderWorkflow, ReconcileWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +61,19 @@ def build_worker(
     own ``task_queue``); other ``options`` go to ``Worker``.
     """
     identity = identity or default_identity()
-    activities = OrderActivities(store, allow_faults=settings.allow_faults)
+    activities = [
+        *OrderActivities(store, allow_faults=settings.allow_faults).all(),
+        *ReconcileActivities(client, store).all(),
+    ]
     options.setdefault("workflow_runner", WORKFLOW_RUNNER)
     options.setdefault("max_concurrent_activities", settings.max_concurrent_activities)
     options.setdefault("max_concurrent_workflow_tasks", settings.max_concurrent_workflow_tasks)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=list(workflows or [OrderWorkflow]),
-        activities=activities.all(),
-        interceptors=[AttemptTrackingInterceptor(store, client, identity)],
+        workflows=list(workflows or [OrderWorkflow, ReconcileWorkflow]),
+        activities=activities,
+        interceptors=[AttemptTrackingInterceptor(store, identity)],
         identity=identity,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         **options,

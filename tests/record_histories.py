@@ -47,6 +47,16 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "faults": {"notify_customer": {"latency": 3}},
         "cancel_after": StepName.CHARGE_PAYMENT,
     },
+    "temporal_cancel_during_payment": {
+        "faults": {"charge_payment": {"latency": 3}},
+        "temporal_cancel_when_running": StepName.CHARGE_PAYMENT,
+    },
+    "local_cancel_in_backoff": {
+        "local_activities": True,
+        "faults": {"charge_payment": {"fail_first_n": 5}},
+        "retry": {"initial_interval": 2.0, "backoff_coefficient": 1.0, "maximum_interval": 2.0},
+        "cancel_after_seconds": 3.0,
+    },
 }
 
 
@@ -63,6 +73,8 @@ async def record(name: str, spec: dict[str, Any], orders: Orders, into: Path) ->
     spec = dict(spec)
     cancel_after = spec.pop("cancel_after", None)
     cancel_running = spec.pop("cancel_when_running", None)
+    temporal_cancel = spec.pop("temporal_cancel_when_running", None)
+    cancel_later = spec.pop("cancel_after_seconds", None)
     quantity = spec.pop("quantity", 1)
     sku = f"replay-{name}"[:32]
     await orders.store.put_product(sku, f"Replay {name}", Decimal("3.00"), 10)
@@ -81,6 +93,12 @@ async def record(name: str, spec: dict[str, Any], orders: Orders, into: Path) ->
     if cancel_running is not None:
         await _wait_for(orders, order_id, cancel_running, StepStatus.RUNNING)
         await orders.cancel(order_id, "recorded cancel")
+    if temporal_cancel is not None:
+        await _wait_for(orders, order_id, temporal_cancel, StepStatus.RUNNING)
+        await orders.handle(order_id).cancel(reason="recorded cancel through Temporal")
+    if cancel_later is not None:
+        await asyncio.sleep(cancel_later)  # into the charge's retry backoff (a workflow timer)
+        await orders.cancel(order_id, "recorded cancel in backoff")
     final = await orders.wait(order_id)
     history = await orders.client.get_workflow_handle(request.workflow_id).fetch_history()
     (into / f"{name}.json").write_text(history.to_json() + "\n")

@@ -69,10 +69,14 @@ def test_every_image_is_pinned_to_a_version(services: dict[str, Any]) -> None:
         assert tag != "latest" and re.fullmatch(r"\d+(\.\d+)+", tag), f"{name}: {image}"
 
 
-def test_ports_temporal_ui_8080_api_8081_and_scalable_worker(services: dict[str, Any]) -> None:
-    assert services["temporal-ui"]["ports"] == ["8080:8080"]
-    assert services["api"]["ports"] == ["8081:8081"]
-    assert services["temporal"]["ports"] == ["7233:7233"]
+def test_ports_temporal_ui_8080_api_8081_local_only_and_scalable_worker(
+    services: dict[str, Any],
+) -> None:
+    assert services["temporal-ui"]["ports"] == ["127.0.0.1:8080:8080"]
+    assert services["api"]["ports"] == ["127.0.0.1:8081:8081"]
+    assert "ports" not in services["temporal"], "Temporal's frontend stays on the compose network"
+    published = [port for service in services.values() for port in service.get("ports", [])]
+    assert all(str(port).startswith("127.0.0.1:") for port in published), published
     worker = services["worker"]
     # `--scale worker=N` fails with a fixed container name or a published host port.
     assert "container_name" not in worker and "ports" not in worker
@@ -127,6 +131,10 @@ def test_app_env_wiring_reaches_settings(
         assert "@postgresql:5432/" in settings.store_url, name
         assert not settings.is_local_temporal, "`up` must not start a dev server in compose"
         assert "orderflow:orderflow@" not in str(settings.redacted()), "password leaks"
+        assert settings.allow_faults is False, "compose refuses fault plans"
+    api_env = env_of(services["api"])
+    monkeypatch.setenv("ORDERFLOW_ALLOWED_HOSTS", api_env["ORDERFLOW_ALLOWED_HOSTS"])
+    assert "api" in Settings().allowed_hosts, "the compose network reaches the API as `api`"
 
 
 def test_postgres_init_creates_the_store_database(services: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from orderflow.models import AttemptRecord, OrderItem
 from orderflow.store import (
     DEMO_CATALOG,
     AlreadyCompensatedError,
+    OrderKeys,
     OutOfStockError,
     Store,
     UnknownProductError,
@@ -79,7 +80,7 @@ async def test_concurrent_opens_create_one_schema(db_url: str) -> None:
 async def test_reserve_takes_stock_and_prices_from_catalog(db: Store) -> None:
     await db.put_product("a", "A", "2.50", 5)
     await db.put_product("b", "B", "10.00", 3)
-    lines, total = await db.reserve("order-r1", "r1", items(a=2, b=1))
+    lines, total = await db.reserve(OrderKeys("order-r1", "r1"), items(a=2, b=1))
     assert {(line.sku, line.quantity, line.unit_price) for line in lines} == {
         ("a", 2, Decimal("2.50")),
         ("b", 1, Decimal("10.00")),
@@ -93,10 +94,10 @@ async def test_reserve_is_all_or_nothing(db: Store) -> None:
     await db.put_product("b", "B", "1.00", 1)
     before = await audit.counts(db)
     with pytest.raises(OutOfStockError) as raised:
-        await db.reserve("order-r2", "r2", items(a=2, b=2))
+        await db.reserve(OrderKeys("order-r2", "r2"), items(a=2, b=2))
     assert (raised.value.sku, raised.value.requested, raised.value.available) == ("b", 2, 1)
     with pytest.raises(UnknownProductError):
-        await db.reserve("order-r3", "r3", items(a=1, nope=1))
+        await db.reserve(OrderKeys("order-r3", "r3"), items(a=1, nope=1))
     assert (await db.stock("a"), await db.stock("b")) == (5, 1)
     assert await audit.counts(db) == before
 
@@ -109,7 +110,7 @@ async def test_no_oversell_under_concurrency(db: Store, orders) -> None:
     async def order(n: int) -> bool:
         lines = items(a=1, b=1) if n % 2 else items(b=1, a=1)  # opposite lock order
         try:
-            await db.reserve(f"order-c{n}", f"c{n}", lines)
+            await db.reserve(OrderKeys(f"order-c{n}", f"c{n}"), lines)
         except OutOfStockError:
             return False
         return True
@@ -122,9 +123,11 @@ async def test_no_oversell_under_concurrency(db: Store, orders) -> None:
 
 async def test_reserve_is_idempotent_even_when_racing_itself(db: Store) -> None:
     await db.put_product("a", "A", "3.00", 10)
-    first = await db.reserve("order-i1", "i1", items(a=4))
-    assert await db.reserve("order-i1", "i1", items(a=4)) == first
-    results = await asyncio.gather(*(db.reserve("order-i2", "i2", items(a=1)) for _ in range(8)))
+    first = await db.reserve(OrderKeys("order-i1", "i1"), items(a=4))
+    assert await db.reserve(OrderKeys("order-i1", "i1"), items(a=4)) == first
+    results = await asyncio.gather(
+        *(db.reserve(OrderKeys("order-i2", "i2"), items(a=1)) for _ in range(8))
+    )
     assert all(result == results[0] for result in results)
     assert await db.stock("a") == 10 - 4 - 1
     assert (await audit.counts(db)).reservations == 2
@@ -132,10 +135,12 @@ async def test_reserve_is_idempotent_even_when_racing_itself(db: Store) -> None:
 
 async def test_charge_and_notify_are_idempotent_even_when_racing(db: Store) -> None:
     charges = await asyncio.gather(
-        *(db.charge("order-p1", "p1", "alice", Decimal("12.34")) for _ in range(8))
+        *(db.charge(OrderKeys("order-p1", "p1"), "alice", Decimal("12.34")) for _ in range(8))
     )
     assert len(set(charges)) == 1 and charges[0][1] == "order-p1:charge"
-    notes = await asyncio.gather(*(db.notify("order-p1", "alice", "hello") for _ in range(8)))
+    notes = await asyncio.gather(
+        *(db.notify(OrderKeys("order-p1", "n"), "alice", "hello") for _ in range(8))
+    )
     assert len(set(notes)) == 1
     assert await audit.payment_kinds(db, ["order-p1"]) == {"order-p1": ["charge"]}
     counts = await audit.counts(db)
@@ -144,12 +149,12 @@ async def test_charge_and_notify_are_idempotent_even_when_racing(db: Store) -> N
 
 async def test_release_and_refund_are_idempotent(db: Store) -> None:
     await db.put_product("a", "A", "5.00", 10)
-    _, total = await db.reserve("order-u1", "u1", items(a=3))
-    await db.charge("order-u1", "u1", "bob", total)
-    assert await db.release("order-u1", "u1") is True
-    assert await db.release("order-u1", "u1") is False
+    _, total = await db.reserve(OrderKeys("order-u1", "u1"), items(a=3))
+    await db.charge(OrderKeys("order-u1", "u1"), "bob", total)
+    assert await db.release(OrderKeys("order-u1", "u1")) is True
+    assert await db.release(OrderKeys("order-u1", "u1")) is False
     assert await db.stock("a") == 10
-    refunds = await asyncio.gather(*(db.refund("order-u1", "u1") for _ in range(5)))
+    refunds = await asyncio.gather(*(db.refund(OrderKeys("order-u1", "u1")) for _ in range(5)))
     assert refunds == [Decimal("15.00")] * 5
     ledger = await db.payment_ledger("order-u1")
     assert [(e.kind, e.amount) for e in ledger] == [
@@ -160,19 +165,19 @@ async def test_release_and_refund_are_idempotent(db: Store) -> None:
     assert await db.net_charged("order-u1") == 0
     # A retried reserve or charge of a compensated order is refused, not redone.
     with pytest.raises(AlreadyCompensatedError):
-        await db.reserve("order-u1", "u1", items(a=3))
+        await db.reserve(OrderKeys("order-u1", "u1"), items(a=3))
     assert await db.stock("a") == 10
 
 
 async def test_tombstones_refuse_late_reserve_and_charge(db: Store) -> None:
     """Compensation ran before the (zombie) step: the step must not act afterwards."""
     await db.put_product("a", "A", "5.00", 10)
-    assert await db.release("order-z1", "z1") is False
-    assert await db.refund("order-z1", "z1") == Decimal("0")
+    assert await db.release(OrderKeys("order-z1", "z1")) is False
+    assert await db.refund(OrderKeys("order-z1", "z1")) == Decimal("0")
     with pytest.raises(AlreadyCompensatedError):
-        await db.reserve("order-z1", "z1", items(a=2))
+        await db.reserve(OrderKeys("order-z1", "z1"), items(a=2))
     with pytest.raises(AlreadyCompensatedError):
-        await db.charge("order-z1", "z1", "carol", Decimal("10.00"))
+        await db.charge(OrderKeys("order-z1", "z1"), "carol", Decimal("10.00"))
     assert await db.stock("a") == 10
     assert await audit.payment_kinds(db, ["order-z1"]) == {"order-z1": ["void"]}
     assert await db.net_charged("order-z1") == 0
@@ -183,8 +188,8 @@ async def test_charge_racing_refund_never_keeps_money(db: Store) -> None:
     workflows = [f"order-race{n}" for n in range(20)]
 
     async def race(workflow_id: str) -> None:
-        charge = db.charge(workflow_id, workflow_id, "dave", Decimal("9.99"))
-        refund = db.refund(workflow_id, workflow_id)
+        charge = db.charge(OrderKeys(workflow_id, workflow_id), "dave", Decimal("9.99"))
+        refund = db.refund(OrderKeys(workflow_id, workflow_id))
         pair = (
             (refund, charge)
             if workflow_id.endswith(("1", "3", "5", "7", "9"))
@@ -206,8 +211,8 @@ async def test_charge_racing_refund_never_keeps_money(db: Store) -> None:
 
 async def test_ledger_and_net_charged(db: Store) -> None:
     assert await db.net_charged("order-l1") == 0
-    await db.charge("order-l1", "l1", "erin", Decimal("42.10"))
-    await db.charge("order-l2", "l2", "erin", Decimal("1.00"))
+    await db.charge(OrderKeys("order-l1", "l1"), "erin", Decimal("42.10"))
+    await db.charge(OrderKeys("order-l2", "l2"), "erin", Decimal("1.00"))
     assert await db.net_charged("order-l1") == Decimal("42.10")
     assert [e.idempotency_key for e in await db.payment_ledger("order-l1")] == ["order-l1:charge"]
     assert await audit.payment_kinds(db, ["order-l1", "order-none"]) == {
@@ -249,9 +254,57 @@ async def test_counts_track_every_table(db: Store) -> None:
     empty = await audit.counts(db)
     assert (empty.reservations, empty.payments, empty.notifications) == (0, 0, 0)
     assert empty.total_stock == sum(stock for *_, stock in DEMO_CATALOG)
-    await db.reserve("order-n1", "n1", items(**{"ceramic-mug": 2}))
-    await db.charge("order-n1", "n1", "frank", Decimal("24.00"))
-    await db.notify("order-n1", "frank", "hi")
+    await db.reserve(OrderKeys("order-n1", "n1"), items(**{"ceramic-mug": 2}))
+    await db.charge(OrderKeys("order-n1", "n1"), "frank", Decimal("24.00"))
+    await db.notify(OrderKeys("order-n1", "n"), "frank", "hi")
     after = await audit.counts(db)
     assert (after.reservations, after.payments, after.notifications) == (1, 1, 1)
     assert after.total_stock == empty.total_stock - 2
+
+
+async def test_keys_are_bound_to_the_execution(db: Store) -> None:
+    """Two executions of one order id (a reuse after Temporal forgot the first) never
+    share a side effect: the second reserves and charges for itself."""
+    await db.put_product("a", "A", "4.95", 10)
+    first = OrderKeys("order-x1", "x1", "order-x1:run-a")
+    second = OrderKeys("order-x1", "x1", "order-x1:run-b")
+    await db.reserve(first, items(a=1))
+    await db.charge(first, "gina", Decimal("4.95"))
+    _, total = await db.reserve(second, items(a=2))
+    await db.charge(second, "gina", total)
+    ledger = await db.payment_ledger("order-x1")
+    assert [(e.kind, e.idempotency_key) for e in ledger] == [
+        ("charge", "order-x1:run-a:charge"),
+        ("charge", "order-x1:run-b:charge"),
+    ]
+    assert await db.stock("a") == 7
+
+
+async def test_repair_gives_back_once_and_tells_what_it_did(db: Store) -> None:
+    await db.put_product("a", "A", "2.00", 10)
+    keys = OrderKeys("order-y1", "y1", "order-y1:run-a")
+    _, total = await db.reserve(keys, items(a=3))
+    await db.charge(keys, "hugo", total)
+    assert await db.holds(keys)
+    first = await db.repair(keys, run_id="run-a", reason="closed as TERMINATED")
+    again = await db.repair(keys, run_id="run-a", reason="closed as TERMINATED")
+    assert (first.new, first.released, first.refunded) == (True, True, total)
+    assert (again.new, again.released) == (False, False)
+    assert not await db.holds(keys)
+    assert await db.stock("a") == 10
+    assert await db.net_charged("order-y1") == Decimal("0")
+    assert [r.reason for r in await db.repairs_of("order-y1")] == ["closed as TERMINATED"]
+    with pytest.raises(AlreadyCompensatedError):  # a late charge attempt after the repair
+        await db.reserve(keys, items(a=3))
+
+
+async def test_execution_keys_find_old_bare_keys_only_after_the_run_started(db: Store) -> None:
+    await db.put_product("a", "A", "1.00", 10)
+    before = utcnow()
+    old = OrderKeys("order-z9", "z9")  # recorded before execution-bound keys
+    await db.reserve(old, items(a=1))
+    scoped = await db.execution_keys("order-z9", "z9", "order-z9:run-new", before)
+    assert scoped == old
+    later = await db.execution_keys("order-z9", "z9", "order-z9:run-new", utcnow())
+    assert later is None, "rows from before this run belong to an earlier order"
+    assert await db.execution_keys("order-none", "none", "order-none:r", before) is None

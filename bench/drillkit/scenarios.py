@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from bench.drillkit import audit
@@ -461,6 +462,11 @@ async def no_oversell(
 # --- 4. cancel races ------------------------------------------------------------------------
 
 
+CANCEL_DOORS = ("update", "signal", "temporal")
+"""How a drill cancels: the Update (answers), the Signal, or Temporal's own cancellation
+(``handle.cancel()``, what ``temporal workflow cancel`` and the UI do)."""
+
+
 async def cancel_races(
     drill: Drill,
     *,
@@ -469,11 +475,17 @@ async def cancel_races(
     step_delay: float = 0.25,
     latency: float = 0.5,
     prefix: str = "cr",
+    door: str = "update",
 ) -> DrillReport:
-    """Cancel every order at a seeded random moment (some twice, concurrently). The
-    Update's answer must match the final state; a cancelled order keeps no money and gets
-    its stock back; a completed one is charged exactly once."""
-    report = DrillReport("cancel races", orders=orders_count)
+    """Cancel every order at a seeded random moment (some twice, concurrently) through one
+    door. An accepted cancel ends CANCELLED (the Update's answer is checked against the
+    final state; for the Signal and Temporal's cancel, an order still running when the cancel
+    arrived must end CANCELLED); a cancelled order keeps no money and gets its stock back;
+    a completed one is charged exactly once. Temporal's cancel closes the run CANCELED."""
+    if door not in CANCEL_DOORS:
+        raise ValueError(f"door must be one of {CANCEL_DOORS}")
+    title = "cancel races" if door == "update" else f"cancel races ({door})"
+    report = DrillReport(title, orders=orders_count)
     report.figures["seed"] = seed
     started = time.monotonic()
     rng = random.Random(seed)
@@ -513,12 +525,23 @@ async def cancel_races(
     phases: Counter[str] = Counter()
 
     async def try_cancel(order_id: str) -> str:
+        if door == "update":
+            try:
+                status = await drill.orders.cancel(order_id, "drill")
+            except errors.NotCancellableError:
+                return "rejected"
+            phases[status.current_step.value if status.current_step else "before any step"] += 1
+            return "accepted"
+        before = await drill.orders.status(order_id)
         try:
-            status = await drill.orders.cancel(order_id, "drill")
-        except errors.NotCancellableError:
+            if door == "signal":
+                await drill.orders.cancel(order_id, "drill", signal=True)
+            else:
+                await drill.orders.handle(order_id).cancel(reason="drill")
+        except (errors.NotCancellableError, RPCError):  # the run had already closed
             return "rejected"
-        phases[status.current_step.value if status.current_step else "before any step"] += 1
-        return "accepted"
+        phases[before.current_step.value if before.current_step else "before any step"] += 1
+        return "sent" if before.cancellable else "sent late"
 
     async def run_one(index: int, order_id: str) -> None:
         await drill.store.put_product(f"{prefix}-{index}-sku"[:32], "Drill", Decimal("3.00"), 5)
@@ -539,21 +562,104 @@ async def cancel_races(
         accepted = answers[order_id].count("accepted")
         stock = await drill.store.stock(f"{prefix}-{index}-sku"[:32])
         report.check(accepted <= 1, f"{order_id}: {accepted} cancels accepted")
-        if accepted:
+        if door == "update" and accepted:
             report.check(
                 status.state == OrderState.CANCELLED, f"{order_id}: cancel accepted, {status.state}"
             )
-        else:
+        elif door == "update":
             report.check(
                 status.state != OrderState.CANCELLED, f"{order_id}: cancel rejected, CANCELLED"
+            )
+        elif "sent" in answers[order_id]:  # still cancellable when the cancel was sent
+            report.check(
+                status.state == OrderState.CANCELLED,
+                f"{order_id}: cancel sent in time, {status.state}",
+            )
+        if door == "temporal":
+            closed = (await drill.orders.handle(order_id).describe()).status
+            cancelled = status.state == OrderState.CANCELLED
+            report.check(
+                (closed == WorkflowExecutionStatus.CANCELED) == cancelled,
+                f"{order_id}: {status.state} but Temporal closed it {closed}",
             )
         if status.state == OrderState.CANCELLED:
             report.check(stock == 5, f"{order_id} CANCELLED with stock {stock} (not restored)")
         elif status.state == OrderState.COMPLETED:
             report.check(stock == 3, f"{order_id} COMPLETED with stock {stock}")
-    report.figures["accepted_by_phase"] = dict(sorted(phases.items()))
+    report.figures["cancelled_in_phase"] = dict(sorted(phases.items()))
     report.figures["rejected"] = sum(a.count("rejected") for a in answers.values())
     report.figures["double_cancels"] = sum(n == 2 for n in cancels)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+# --- 7. terminated at random moments, then reconciled -----------------------------------------
+
+
+async def terminate_races(
+    drill: Drill,
+    *,
+    orders_count: int = 20,
+    seed: int = 11,
+    step_delay: float = 0.25,
+    latency: float = 0.5,
+    prefix: str = "tr",
+) -> DrillReport:
+    """Terminate every order at a seeded random moment (no workflow code runs then), run
+    the reconciler twice. Every terminated order ends with no money taken and its stock
+    back, repaired at most once; orders that completed first are charged exactly once."""
+    report = DrillReport("terminate + reconcile", orders=orders_count)
+    report.figures["seed"] = seed
+    started = time.monotonic()
+    rng = random.Random(seed)
+    await drill.workers.spawn_ready(drill.client)
+    ids = [f"{prefix}-{i}" for i in range(orders_count)]
+    report.workflow_ids = [order_workflow_id(i) for i in ids]
+    moments = [rng.uniform(0, 4 * (step_delay + latency)) for _ in ids]
+    terminated: set[str] = set()
+
+    async def run_one(index: int, order_id: str) -> None:
+        sku = f"{prefix}-{index}-sku"[:32]
+        await drill.store.put_product(sku, "Drill", Decimal("3.00"), 5)
+        await place(
+            drill,
+            order_request(
+                order_id,
+                sku,
+                quantity=2,
+                step_delay=step_delay,
+                faults={"charge_payment": {"latency": latency}},
+            ),
+        )
+        await asyncio.sleep(moments[index])  # the seeded random moment
+        try:
+            await drill.orders.handle(order_id).terminate(reason="drill")
+            terminated.add(order_id)
+        except RPCError:  # completed first
+            pass
+
+    await asyncio.gather(*(run_one(index, order_id) for index, order_id in enumerate(ids)))
+    first = await drill.orders.reconcile()
+    second = await drill.orders.reconcile()
+    report.figures["terminated"] = len(terminated)
+    report.figures["repaired"] = len(first.repaired)
+    report.check(second.repaired == [], f"a second reconcile repaired {len(second.repaired)} again")
+    finals = await settle(drill.orders, report, ids, timeout=60)
+    await audit_money(drill.store, report, finals)
+    for index, order_id in enumerate(ids):
+        if order_id not in finals:
+            continue
+        sku = f"{prefix}-{index}-sku"[:32]
+        stock = await drill.store.stock(sku)
+        repairs = await drill.store.repairs_of(order_workflow_id(order_id))
+        report.check(len(repairs) <= 1, f"{order_id} repaired {len(repairs)} times")
+        if order_id in terminated:
+            report.check(
+                finals[order_id].state == OrderState.FAILED,
+                f"{order_id} terminated but {finals[order_id].state}",
+            )
+        expected = 3 if finals[order_id].state == OrderState.COMPLETED else 5
+        report.check(stock == expected, f"{order_id} {finals[order_id].state} with stock {stock}")
     report.seconds = time.monotonic() - started
     return report
 

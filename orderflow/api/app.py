@@ -27,7 +27,9 @@ from orderflow.api.middleware import (
     ApiMetrics,
     BodyLimitMiddleware,
     MetricsMiddleware,
+    RequestGuardMiddleware,
     SecurityHeadersMiddleware,
+    allowed_hosts,
 )
 from orderflow.api.routes import orders as order_routes
 from orderflow.api.routes import system as system_routes
@@ -95,6 +97,11 @@ def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
             allow_headers=["content-type"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        RequestGuardMiddleware,
+        hosts=allowed_hosts(settings.api_host, settings.allowed_hosts),
+        origins=frozenset(settings.cors_origins),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     trace_requests(app, settings.otel_exporter)  # ORDERFLOW_OTEL_EXPORTER; off by default

@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderflow.config import LOCAL_HOSTS, is_local_host
 from orderflow.models import OrderState
 from orderflow.orders import Orders
 
@@ -36,6 +39,80 @@ WEB_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
     "form-action 'self'"
 )
+
+
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
+"""``Sec-Fetch-Site`` values of requests a page of this API (or the user) made itself."""
+
+
+class RequestGuardMiddleware:
+    """Refuse what a hostile web page or a rebinding DNS name can make a browser send.
+
+    - **Host allow-list** (400): the API answers only to the names it is meant to be reached
+      by (:func:`allowed_hosts`), so a DNS-rebinding name that resolves to 127.0.0.1 cannot
+      read ``/api/orders`` from a page the user happens to visit.
+    - **Cross-site state changes** (403): a POST/PUT/PATCH/DELETE that carries a foreign
+      ``Origin`` or ``Sec-Fetch-Site: cross-site``/``same-site`` is refused. Every browser
+      sends these on such requests; curl, scripts, SDKs and the load generator send
+      neither and are served as before.
+    - **JSON bodies** (415): a state-changing request with a body must declare
+      ``Content-Type: application/json``, which a page cannot send cross-site without a
+      CORS preflight (that this API does not grant unless configured).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, hosts: frozenset[str], origins: frozenset[str] = frozenset()
+    ) -> None:
+        self.app = app
+        self.hosts = hosts
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if "*" not in self.hosts and hostname(host) not in self.hosts:
+            await send_json_error(send, 400, "this server does not answer to that host name")
+            return
+        if scope.get("method") in STATE_CHANGING:
+            refusal = self._refusal(headers, host)
+            if refusal is not None:
+                await send_json_error(send, *refusal)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, headers: Headers, host: str) -> tuple[int, str] | None:
+        fetch_site = headers.get("sec-fetch-site")
+        origin = headers.get("origin")
+        if origin is not None and origin not in self.origins and urlsplit(origin).netloc != host:
+            return 403, "cross-origin requests may not change orders"
+        if fetch_site is not None and fetch_site not in SAME_SITE_FETCHES and origin is None:
+            return 403, "cross-site requests may not change orders"
+        declared = headers.get("content-length")
+        has_body = (declared is not None and declared != "0") or "transfer-encoding" in headers
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if has_body and media_type != "application/json":
+            return 415, "send the body as JSON (Content-Type: application/json)"
+        return None
+
+
+def hostname(host_header: str) -> str:
+    """``127.0.0.1:8081`` -> ``127.0.0.1``; ``[::1]:8081`` -> ``::1``."""
+    return urlsplit(f"//{host_header}").hostname or ""
+
+
+def allowed_hosts(bind_host: str, extra: list[str]) -> frozenset[str]:
+    """Names the API answers to: loopback names when bound to loopback; for a wildcard bind
+    also this machine's names; plus ``ORDERFLOW_ALLOWED_HOSTS`` (``*`` allows any)."""
+    names = set(LOCAL_HOSTS) | {name.lower() for name in extra}
+    if bind_host in ("0.0.0.0", "::", ""):
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    elif not is_local_host(bind_host):
+        names.add(hostname(bind_host).lower() or bind_host.lower())
+    return frozenset(names)
 
 
 class SecurityHeadersMiddleware:

@@ -53,7 +53,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
-from orderflow.config import Settings, get_settings
+from orderflow.config import Settings, get_settings, private_dir, private_file
 from orderflow.connection import connect
 from orderflow.devserver import DevServer
 from orderflow.models import (
@@ -353,7 +353,7 @@ async def start(
     settings = settings or get_settings()
     if "task_queue" not in settings.model_fields_set:
         settings = settings.model_copy(update={"task_queue": NOTEBOOK_TASK_QUEUE})
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     _log_to_file(settings)
     exits = AsyncExitStack()
     try:
@@ -415,7 +415,7 @@ def _log_to_file(settings: Settings) -> None:
     """Send worker, workflow and SDK core logs to a file in the data dir, not the cells."""
     _detach_log_file()
     path = (settings.data_dir / LOG_FILE).resolve()
-    handler = logging.FileHandler(path)
+    handler = logging.FileHandler(private_file(path))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     for name in _LOGGERS:
         named = logging.getLogger(name)

@@ -336,7 +336,7 @@ async def _run_new_order(env: HasClientAndStore, workflow_class: type) -> tuple[
             waiting.cancel()
         if not finished.done() or finished.cancelled():
             # A failing workflow task would retry forever: stop the order, say why.
-            await env.client.get_workflow_handle(workflow_id).terminate("exercise check")
+            await env.client.get_workflow_handle(workflow_id).terminate(reason="exercise check")
             failures = history.workflow_task_failures(await history.fetch(env.client, workflow_id))
             if failures:
                 return False, [

@@ -9,18 +9,29 @@ Semantics (see the design):
 
 - Each step is one activity with a RetryPolicy at the call site. Transient failures are
   retried; out of stock and card declined are non-retryable and fail the order.
-- A cancel (Signal ``cancel`` or Update ``cancel_order``) is honoured until the order is
-  final. It interrupts a step delay at once; an activity in flight is cancelled and waited
-  for, so compensation always runs after the last attempt has stopped touching the store.
+- Cancellation has three doors and one outcome: the Signal ``cancel``, the Update
+  ``cancel_order`` and Temporal's own cancellation (``handle.cancel()``, ``temporal workflow
+  cancel``, the UI's Request Cancellation) are honoured until the order is final. Each
+  interrupts a step delay at once; an activity in flight is cancelled and waited for, so
+  compensation always runs after the last attempt has stopped touching the store; the
+  order ends CANCELLED. Compensation itself cannot be cancelled.
+- How Temporal records the close: after a Signal or Update cancel the run *completes* (its
+  result is the CANCELLED order); after Temporal's own cancellation it closes *CANCELED*,
+  as the operator asked, with the compensated order kept in its memo (``final_status``) so
+  every view reads it without a worker. Terminate and run timeouts run no workflow code:
+  the reconciler (:mod:`orderflow.workflows.reconcile`) gives their stock and money back.
 - Compensation undoes, in reverse, every step that was attempted: refund, release stock.
   Those activities are idempotent and no-ops when there is nothing to undo.
+- Side effects are keyed by the order *execution* (:func:`orderflow.models.key_scope`), so a
+  reused order id can never complete on an earlier run's payment.
 - A notification that still fails after its retries does not undo a paid order: the order
   is COMPLETED with the ``notify_customer`` step marked failed (documented choice).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from datetime import timedelta
 from decimal import Decimal
@@ -41,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         ATTEMPT_FAILED_SIGNAL,
         CANCEL_SIGNAL,
         CANCEL_UPDATE,
+        FINAL_STATUS_MEMO,
         ORDER_CUSTOMER_KEY,
         ORDER_STATE_KEY,
         ORDER_TOTAL_KEY,
@@ -62,23 +74,29 @@ with workflow.unsafe.imports_passed_through():
         StepName,
         StepState,
         StepStatus,
+        key_scope,
         order_id_from_workflow_id,
     )
 
 T = TypeVar("T")
 A = TypeVar("A")
 
-SEARCH_ATTRIBUTES_PATCH = "order-search-attributes"
-"""Orders started on code with this patch publish their state as search attributes
-(``OrderState``, ``OrderCustomerId``, ``OrderTotal``) instead of a memo at the end. Asked
-once, when the run starts: an order recorded before the patch keeps the memo for its whole
-life (its history has no marker there), so its history replays unchanged."""
+ORDER_V2_PATCH = "order-v2"
+"""Orders started on code with this patch (a) publish their state as search attributes
+(``OrderState``, ``OrderCustomerId``, ``OrderTotal``) instead of a memo at the end and (b)
+key their side effects by the execution, not the bare workflow id. Asked once, when the run
+starts: an order recorded before the patch keeps the old behaviour for its whole life (its
+history has no marker there), so its history replays unchanged and its later steps find
+the rows its earlier steps wrote."""
 
 STEP_TIMEOUT = timedelta(seconds=5)
 """Start-to-close budget of one attempt (short for the demo), plus any simulated latency."""
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 """With simulated latency the activity heartbeats; a silent worker is noticed after this."""
+
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
+"""Local activities (``local_activities``) retry inside the worker only below this backoff."""
 
 NOTIFY_MAX_ATTEMPTS = 5
 """Email is retried a few times, then the paid order completes without it."""
@@ -143,7 +161,8 @@ class OrderWorkflow:
         self._request = request
         self._order_id = request.order_id or order_id_from_workflow_id(info.workflow_id)
         self._cancel_requested = False
-        self._publishes_search_attributes = False
+        self._v2 = False
+        self._key_scope: str | None = None
         self._status = OrderStatus(
             order_id=self._order_id,
             workflow_id=info.workflow_id,
@@ -169,24 +188,37 @@ class OrderWorkflow:
     async def _saga(self) -> OrderStatus:
         """Run the steps; on a cancel or a failed step, compensate what was done."""
         workflow.logger.info("order %s: received", self._order_id)
-        self._publishes_search_attributes = workflow.patched(SEARCH_ATTRIBUTES_PATCH)
+        self._v2 = workflow.patched(ORDER_V2_PATCH)
+        if self._v2:
+            info = workflow.info()
+            self._key_scope = key_scope(info.workflow_id, info.first_execution_run_id)
         self._set_state(OrderState.PROCESSING)
         try:
             await self._steps()
             self._stop_if_cancel_requested()
-        except _CancelRequested:
+        except (_CancelRequested, asyncio.CancelledError) as stop:
+            if isinstance(stop, asyncio.CancelledError):
+                # Temporal's cancel landed on an await outside a step (a variant's timer).
+                self._note_temporal_cancel()
             workflow.logger.info(
                 "order %s: cancelling (%s)", self._order_id, self._status.cancel_reason
             )
-            await self._compensate()
+            await self._uncancellable(self._compensate())
             self._finish(OrderState.CANCELLED)
         except STEP_FAILURES as error:
             self._status.error = describe_failure(error)
             workflow.logger.warning("order %s: failed: %s", self._order_id, self._status.error)
-            await self._compensate()
+            await self._uncancellable(self._compensate())
             self._finish(OrderState.FAILED)
         else:
             self._finish(OrderState.COMPLETED)
+        if (
+            self._status.state == OrderState.CANCELLED
+            and workflow.cancellation_reason() is not None
+        ):
+            # Temporal asked: close CANCELED, the compensated order kept for every view.
+            workflow.upsert_memo({FINAL_STATUS_MEMO: self._status.model_dump(mode="json")})
+            raise asyncio.CancelledError(self._status.cancel_reason)
         return self._status
 
     async def _reserve_inventory(self) -> Reservation:
@@ -198,6 +230,7 @@ class OrderWorkflow:
                 ReserveInventoryInput(
                     order_id=self._order_id,
                     workflow_id=self._status.workflow_id,
+                    key_scope=self._key_scope,
                     items=self._request.items,
                     fault=fault,
                 ),
@@ -219,6 +252,7 @@ class OrderWorkflow:
                 ChargePaymentInput(
                     order_id=self._order_id,
                     workflow_id=self._status.workflow_id,
+                    key_scope=self._key_scope,
                     customer_id=self._request.customer_id,
                     amount=amount,
                     fault=fault,
@@ -239,6 +273,7 @@ class OrderWorkflow:
                     NotifyCustomerInput(
                         order_id=self._order_id,
                         workflow_id=self._status.workflow_id,
+                        key_scope=self._key_scope,
                         customer_id=self._request.customer_id,
                         customer_name=self._request.customer_name,
                         total=self._status.total or Decimal("0"),
@@ -259,7 +294,11 @@ class OrderWorkflow:
     async def _compensate(self) -> None:
         """Undo attempted steps in reverse order; skip the ones never started."""
         self._set_state(OrderState.COMPENSATING)
-        undo = CompensationInput(order_id=self._order_id, workflow_id=self._status.workflow_id)
+        undo = CompensationInput(
+            order_id=self._order_id,
+            workflow_id=self._status.workflow_id,
+            key_scope=self._key_scope,
+        )
         compensations: list[tuple[StepName, Callable[..., Any]]] = [
             (StepName.CHARGE_PAYMENT, OrderActivities.refund_payment),
             (StepName.RESERVE_INVENTORY, OrderActivities.release_inventory),
@@ -268,6 +307,7 @@ class OrderWorkflow:
             step = self._status.step(step_name)
             if step.status == StepStatus.PENDING:
                 continue
+            workflow.set_current_details(f"compensating: {compensation.__name__}")
             await workflow.execute_activity_method(
                 compensation,
                 undo,
@@ -325,7 +365,7 @@ class OrderWorkflow:
     # --- mechanics ---------------------------------------------------------------------
 
     async def _run_step(self, name: StepName, start: Callable[[], workflow.ActivityHandle[T]]) -> T:
-        """Run one step's activity, racing it against a cancel request."""
+        """Run one step's activity, racing it against a cancel request (any door)."""
         step = self._status.step(name)
         await self._step_delay()
         step.status = StepStatus.RUNNING
@@ -333,16 +373,20 @@ class OrderWorkflow:
         step.started_at = workflow.now()
         self._status.current_step = name
         self._touch()
+        workflow.set_current_details(f"{name.value} running")
         workflow.logger.info("order %s: %s started", self._order_id, name.value)
         handle = start()
-        await workflow.wait_condition(lambda: handle.done() or self._cancel_requested)
-        if not handle.done():
-            handle.cancel()
+        try:
+            await workflow.wait_condition(lambda: handle.done() or self._cancel_requested)
+        except asyncio.CancelledError:  # Temporal's own cancellation
+            self._note_temporal_cancel()
+        if self._cancel_requested:
+            if not handle.done():
+                handle.cancel()
             # WAIT_CANCELLATION_COMPLETED: this returns only once the attempt has stopped.
-            with suppress(*STEP_FAILURES, CancelledError):
-                await handle
-            step.status = StepStatus.FAILED
-            step.last_error = "cancelled while running"
+            finished, _ = await self._until_stopped(handle)
+            step.status = StepStatus.COMPLETED if finished else StepStatus.CANCELLED
+            step.last_error = None if finished else "cancelled while running"
             step.finished_at = workflow.now()
             raise _CancelRequested
         try:
@@ -363,16 +407,50 @@ class OrderWorkflow:
         self._stop_if_cancel_requested()
         return result
 
+    async def _until_stopped(self, handle: workflow.ActivityHandle[T]) -> tuple[bool, T | None]:
+        """Wait until a cancelled step's attempt has stopped; (finished, result).
+
+        A Temporal cancel arriving meanwhile cannot cut the wait short (it is noted and the
+        wait goes on); a local activity waiting out a retry backoff is cancelled with its
+        timer and ends with ``asyncio.CancelledError``, which counts as stopped.
+        """
+        while not handle.done():
+            try:
+                await asyncio.shield(handle)
+            except asyncio.CancelledError:
+                if not handle.done():
+                    self._note_temporal_cancel()
+            except (*STEP_FAILURES, CancelledError):
+                pass
+        if handle.cancelled() or handle.exception() is not None:
+            return False, None
+        return True, handle.result()
+
+    async def _uncancellable(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (compensation) to its end: a cancel arriving meanwhile is noted, not
+        obeyed. Temporal delivers a workflow's cancellation once, so this cannot loop."""
+        task = asyncio.ensure_future(work)
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    self._note_temporal_cancel()
+        task.result()
+
     async def _step_delay(self) -> None:
         """The per-order demo delay: a durable timer that a cancel cuts short."""
         self._stop_if_cancel_requested()
         if self._request.step_delay <= 0:
             return
-        with suppress(TimeoutError):  # the builtin (asyncio) one: the delay simply elapsed
-            await workflow.wait_condition(
-                lambda: self._cancel_requested,
-                timeout=timedelta(seconds=self._request.step_delay),
-            )
+        try:
+            with suppress(TimeoutError):  # the builtin (asyncio) one: the delay simply elapsed
+                await workflow.wait_condition(
+                    lambda: self._cancel_requested,
+                    timeout=timedelta(seconds=self._request.step_delay),
+                )
+        except asyncio.CancelledError:  # Temporal's own cancellation
+            self._note_temporal_cancel()
         self._stop_if_cancel_requested()
 
     def _start(
@@ -386,6 +464,10 @@ class OrderWorkflow:
         """
         if self._request.local_activities:
             options.pop("heartbeat_timeout", None)
+            if self._v2:
+                # Backoffs longer than this wait on a durable workflow timer (visible in the
+                # history, cancellable) instead of sleeping inside the worker.
+                options["local_retry_threshold"] = LOCAL_RETRY_THRESHOLD
             return workflow.start_local_activity_method(activity, arg, **options)
         return workflow.start_activity_method(activity, arg, **options)
 
@@ -419,6 +501,16 @@ class OrderWorkflow:
         self._touch()
         workflow.logger.info("order %s: cancel accepted: %s", self._order_id, reason)
 
+    def _note_temporal_cancel(self) -> None:
+        """Temporal's cancellation is one more door to the same cancel (if still possible)."""
+        if self._cancel_rejection() is not None:
+            workflow.logger.info(
+                "order %s: cancellation through Temporal noted, too late to cancel", self._order_id
+            )
+            return
+        reason = workflow.cancellation_reason() or ""
+        self._accept_cancel(reason or "cancelled through Temporal")
+
     def _stop_if_cancel_requested(self) -> None:
         if self._cancel_requested:
             raise _CancelRequested
@@ -431,7 +523,7 @@ class OrderWorkflow:
 
     def _publish(self) -> None:
         """Tell Temporal's visibility the order's state (lists, filters and counts read it)."""
-        if not self._publishes_search_attributes:
+        if not self._v2:
             return
         updates: list[SearchAttributeUpdate[Any]] = [
             ORDER_STATE_KEY.value_set(self._status.state.value),
@@ -444,7 +536,8 @@ class OrderWorkflow:
     def _finish(self, state: OrderState) -> None:
         self._status.current_step = None
         self._set_state(state)
-        if not self._publishes_search_attributes:  # orders from before the patch
+        workflow.set_current_details(state.value)
+        if not self._v2:  # orders from before the patch
             workflow.upsert_memo(
                 {
                     "state": state.value,

@@ -66,7 +66,7 @@ async def run_path(orders: Orders, path: str, order_id: str, sku: str) -> None:
     elif path == "temporal_cancel":
         await orders.handle(order_id).cancel()
     elif path == "terminate":
-        await orders.handle(order_id).terminate("operator says stop")
+        await orders.handle(order_id).terminate(reason="operator says stop")
     await orders.wait(order_id, timeout=30)
 
 

@@ -7,70 +7,19 @@ CLI's rich log handler, importing lazily there, failed the workflow task (stuck 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from orderflow.devserver import free_port
 from tests.conftest import eventually
-
-STOP_TIMEOUT = 30.0
+from tests.upprocess import orderflow_up
 
 
 @pytest.fixture(scope="module")
 async def up_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    data_dir = tmp_path_factory.mktemp("orderflow-up")
-    api_port = free_port()
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
-        "ORDERFLOW_API_PORT": str(api_port),
-        "ORDERFLOW_DATA_DIR": str(data_dir),
-    }
-    log = data_dir / "up.log"
-    with log.open("w") as out:
-        process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).parent / "orderflow"),
-            "up",
-            "--no-ui",
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    url = f"http://127.0.0.1:{api_port}"
-
-    async def ready() -> int:
-        if process.returncode is not None:
-            raise AssertionError(f"orderflow up exited early:\n{log.read_text()}")
-        try:
-            async with httpx.AsyncClient(base_url=url) as http:
-                return (await http.get("/ready")).status_code
-        except httpx.TransportError:
-            return 0
-
-    try:
-        await eventually(ready, lambda code: code == 200, timeout=60, what="orderflow up ready")
+    async with orderflow_up(tmp_path_factory.mktemp("orderflow-up")) as url:
         yield url
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-                raise AssertionError(
-                    f"Ctrl-C did not stop orderflow up:\n{log.read_text()}"
-                ) from None
-    assert process.returncode == 0, log.read_text()[-3000:]
-    # Activity failures are logged with their traceback on purpose; a workflow task must not fail.
-    assert "Failed handling activation" not in log.read_text(), log.read_text()[-3000:]
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ class LoopEnv:
             listed = await eventually(
                 lambda: self.client.count_workflows(query), lambda c: c.count >= 1
             )
-            await self.client.get_workflow_handle(canary.workflow_id).terminate("canary")
+            await self.client.get_workflow_handle(canary.workflow_id).terminate(reason="canary")
             assert listed.count == 1, f"{listed.count - 1} workflow(s) started by hostile input"
 
         self.run(check())

@@ -14,6 +14,7 @@ from bench.drillkit.scenarios import (
     idempotent_create,
     no_oversell,
     replay_all,
+    terminate_races,
 )
 from orderflow.api import create_app
 from orderflow.config import Settings
@@ -50,6 +51,28 @@ async def test_cancels_at_random_moments_agree_with_money_and_stock(drill: Drill
     assert report.figures["rejected"] > 0
     await replay_all(drill.client, report)
     assert_held(report)
+
+
+async def test_temporal_cancels_at_random_moments_compensate_and_close_canceled(
+    drill: Drill,
+) -> None:
+    """The same race through Temporal's own cancellation (what `temporal workflow cancel`
+    and the UI's Request Cancellation do)."""
+    report = await cancel_races(drill, orders_count=20, seed=7, door="temporal", prefix="ct")
+    print(report.summary())
+
+    assert_held(report)
+    assert report.states[OrderState.CANCELLED.value] > 0
+    assert report.figures["cancelled_in_phase"].get("charge_payment", 0) > 0
+
+
+async def test_terminated_orders_are_reconciled_once(drill: Drill) -> None:
+    report = await terminate_races(drill, orders_count=12, seed=11)
+    print(report.summary())
+
+    assert_held(report)
+    assert report.figures["terminated"] > 0 and report.figures["repaired"] > 0
+    assert report.states[OrderState.FAILED.value] == report.figures["terminated"]
 
 
 async def test_twenty_concurrent_identical_creates_start_one_workflow(drill: Drill) -> None:
