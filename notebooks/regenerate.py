@@ -9,6 +9,7 @@ notebook really prints.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -53,9 +54,12 @@ def main(numbers: list[str]) -> None:
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if numbers:
         paths = [path for path in paths if path.name[:2] in numbers]
-    for path in paths:
-        print(f"executing {path.name}", flush=True)
-        regenerate(path)
+    # One regeneration at a time on this machine: they share the fixed ports.
+    with open(Path(tempfile.gettempdir()) / "orderflow-regenerate.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for path in paths:
+            print(f"executing {path.name}", flush=True)
+            regenerate(path)
 
 
 if __name__ == "__main__":
