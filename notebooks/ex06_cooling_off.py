@@ -32,6 +32,8 @@ class CoolingOffOrderWorkflow(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         # TODO: the cooling-off period goes here - without breaking running orders.
         await self._charge_payment(reservation.total)
+        await self._ship()
         await self._notify_customer()

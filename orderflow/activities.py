@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,6 +27,7 @@ from orderflow.models import (
     WORKFLOW_TYPE,
     ChargePaymentInput,
     CompensationInput,
+    CompensationName,
     ErrorType,
     FaultSpec,
     NotificationReceipt,
@@ -35,6 +37,11 @@ from orderflow.models import (
     Repair,
     Reservation,
     ReserveInventoryInput,
+    ReviewPolicy,
+    ShipmentActivity,
+    ShipmentInput,
+    ShipmentResult,
+    ShipmentState,
     StepName,
     UnsettledOrder,
     key_scope,
@@ -50,7 +57,11 @@ from orderflow.store import (
 
 
 def keys_of(
-    data: ReserveInventoryInput | ChargePaymentInput | NotifyCustomerInput | CompensationInput,
+    data: ReserveInventoryInput
+    | ChargePaymentInput
+    | NotifyCustomerInput
+    | CompensationInput
+    | ShipmentInput,
 ) -> OrderKeys:
     return OrderKeys(data.workflow_id, data.order_id, data.key_scope)
 
@@ -68,11 +79,21 @@ async def store_call() -> AsyncIterator[None]:
 
 
 class OrderActivities:
-    """Holds the store (one pooled engine per worker) and the faults switch."""
+    """Holds the store (one pooled engine per worker), the faults switch and the review
+    policy (orders whose total reaches ``review_threshold`` wait for a person)."""
 
-    def __init__(self, store: Store, *, allow_faults: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        allow_faults: bool = True,
+        review_threshold: Decimal | None = None,
+        review_timeout: timedelta = timedelta(hours=24),
+    ) -> None:
         self.store = store
         self.allow_faults = allow_faults
+        self.review_threshold = review_threshold
+        self.review_timeout = review_timeout
 
     async def _inject(self, spec: FaultSpec | None, order_id: str, step: StepName) -> None:
         if spec is None:
@@ -103,9 +124,16 @@ class OrderActivities:
                 str(error), type=ErrorType.ORDER_CANCELLED.value, non_retryable=True
             ) from error
         activity.logger.info("order %s: reserved, total %s", data.order_id, total)
-        return Reservation(lines=lines, total=total, attempt=activity.info().attempt)
+        review = None
+        if self.review_threshold is not None and total >= self.review_threshold:
+            review = ReviewPolicy(
+                threshold=self.review_threshold,
+                timeout_seconds=self.review_timeout.total_seconds(),
+            )
+            activity.logger.info("order %s: %s needs a review", data.order_id, total)
+        return Reservation(lines=lines, total=total, attempt=activity.info().attempt, review=review)
 
-    @activity.defn(name="release_inventory")
+    @activity.defn(name=CompensationName.RELEASE_INVENTORY.value)
     async def release_inventory(self, data: CompensationInput) -> bool:
         """Compensation: put reserved stock back (no-op if nothing was reserved)."""
         async with store_call():
@@ -135,7 +163,7 @@ class OrderActivities:
             attempt=activity.info().attempt,
         )
 
-    @activity.defn(name="refund_payment")
+    @activity.defn(name=CompensationName.REFUND_PAYMENT.value)
     async def refund_payment(self, data: CompensationInput) -> str:
         """Compensation: refund the charge if one was made (no-op otherwise)."""
         async with store_call():
@@ -166,6 +194,63 @@ class OrderActivities:
             self.refund_payment,
             self.notify_customer,
         ]
+
+
+class ShipmentActivities:
+    """The warehouse's shipping desk: pack a parcel, unpack it, hand it to the carrier."""
+
+    def __init__(self, store: Store, *, allow_faults: bool = True) -> None:
+        self.store = store
+        self.allow_faults = allow_faults
+
+    async def _inject(self, data: ShipmentInput, *, failures: bool) -> None:
+        spec = data.fault
+        if spec is None:
+            return
+        if not self.allow_faults:
+            activity.logger.warning("order %s: fault plan ignored (faults disabled)", data.order_id)
+            return
+        if not failures:  # dispatch only takes the time the plan asks for
+            spec = FaultSpec(latency=spec.latency)
+        await faults.apply(spec, data.order_id, StepName.SHIP)
+
+    @activity.defn(name=ShipmentActivity.PACK.value)
+    async def pack(self, data: ShipmentInput) -> ShipmentResult:
+        """Pick and pack the order's lines (once)."""
+        activity.logger.info("order %s: packing", data.order_id)
+        await self._inject(data, failures=True)
+        try:
+            async with store_call():
+                await self.store.pack(keys_of(data))
+        except AlreadyCompensatedError as error:
+            raise ApplicationError(
+                str(error), type=ErrorType.ORDER_CANCELLED.value, non_retryable=True
+            ) from error
+        return ShipmentResult(state=ShipmentState.PACKED, attempt=activity.info().attempt)
+
+    @activity.defn(name=CompensationName.UNPACK_SHIPMENT.value)
+    async def unpack(self, data: ShipmentInput) -> bool:
+        """Compensation: put the packed lines back on the shelf (no-op if none)."""
+        async with store_call():
+            unpacked = await self.store.unpack(keys_of(data))
+        activity.logger.info("order %s: unpacked=%s", data.order_id, unpacked)
+        return unpacked
+
+    @activity.defn(name=ShipmentActivity.DISPATCH.value)
+    async def dispatch(self, data: ShipmentInput) -> ShipmentResult:
+        """Hand the parcel to the carrier: the point of no return."""
+        await self._inject(data, failures=False)
+        async with store_call():
+            tracking = await self.store.dispatch(keys_of(data))
+        activity.logger.info("order %s: dispatched, tracking %s", data.order_id, tracking)
+        return ShipmentResult(
+            state=ShipmentState.DISPATCHED,
+            tracking_number=tracking,
+            attempt=activity.info().attempt,
+        )
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.pack, self.unpack, self.dispatch]
 
 
 CLOSED_WITHOUT_COMPENSATION = ("Terminated", "TimedOut", "Failed", "Canceled")

@@ -32,7 +32,14 @@ from rich.table import Table
 from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServerError
 from orderflow.errors import OrderError
-from orderflow.models import FINAL_STATES, OrderRequest, OrderState, OrderStatus
+from orderflow.models import (
+    FINAL_STATES,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    ReviewDecision,
+    ReviewRequest,
+)
 from orderflow.orders import Orders
 from orderflow.stack import Stack, open_stack, stop_event
 from orderflow.tracing import shutdown_tracing
@@ -372,6 +379,36 @@ def order_cancel(
         out.print(f"cancel of order [bold]{escape(order_id)}[/] accepted; compensation follows")
 
 
+@order_app.command("review")
+def order_review(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="The order id.")],
+    approve: Annotated[
+        bool | None, typer.Option("--approve/--reject", help="The decision.", show_default=False)
+    ] = None,
+    reviewer: Annotated[str, typer.Option(help="Who decides.")] = os.environ.get("USER", "cli"),
+    note: Annotated[str | None, typer.Option(help="Why (shown in the order).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve or reject an order awaiting review (refused unless it awaits one)."""
+    if approve is None:
+        raise CliError("say --approve or --reject")
+    try:
+        decision = ReviewRequest(
+            decision=ReviewDecision.APPROVE if approve else ReviewDecision.REJECT,
+            reviewer=reviewer,
+            note=note,
+        )
+    except ValidationError as error:
+        raise CliError(f"invalid review: {_first_error(error)}") from error
+    status = _with_orders(_settings(ctx), lambda orders: orders.review(order_id, decision))
+    if as_json:
+        _echo_json(status.model_dump(mode="json"))
+    else:
+        verb = "approved" if approve else "rejected"
+        out.print(f"order [bold]{escape(order_id)}[/] {verb}; it is now {status.state.value}")
+
+
 @order_app.command("list")
 def order_list(
     ctx: typer.Context,
@@ -548,6 +585,19 @@ def _print_status(status: OrderStatus) -> None:
             step.name.value, step.status.value, str(step.attempts), escape(step.last_error or "")
         )
     out.print(table)
+    if status.review is not None:
+        review = status.review
+        decided = (
+            f"{review.decision.value}d by {review.reviewer}"
+            if review.decision
+            else f"awaiting a decision until {review.deadline:%Y-%m-%d %H:%M} UTC"
+        )
+        out.print(f"review: {decided}", markup=False, highlight=False)
+    if status.shipment is not None:
+        tracking = (
+            f" ({status.shipment.tracking_number})" if status.shipment.tracking_number else ""
+        )
+        out.print(f"shipment: {status.shipment.state.value}{tracking}", markup=False)
     if status.error:
         out.print(f"error: {status.error}", markup=False, highlight=False)
     if status.cancel_reason:

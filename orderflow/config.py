@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+from datetime import timedelta
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow.models import TASK_QUEUE
 
 DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 DEFAULT_NAMESPACE = "default"
+DURATION = re.compile(r"(?P<number>\d+(\.\d+)?)\s*(?P<unit>[smhd]?)")
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 """Host names that mean "this machine" (brackets of an IPv6 literal stripped first)."""
 
@@ -83,6 +87,11 @@ class Settings(BaseSettings):
     # 24.8 s at 50 and 47.6 s at 200 (bench/drills.py --only oversell --max-activities N).
     max_concurrent_activities: int = 50
     max_concurrent_workflow_tasks: int = 100
+    review_threshold: Decimal = Decimal("500.00")
+    """Orders whose total reaches this wait for a person's review after the reservation."""
+    review_timeout: timedelta = timedelta(hours=24)
+    """How long an order waits for its review before it is cancelled (``24h``, ``90m``,
+    ``30s`` or seconds; a create payload may ask for less with ``review_timeout``)."""
     reconcile_every: float = Field(60.0, ge=0)
     """Seconds between reconciler runs (its Temporal Schedule); 0 creates no schedule."""
     reconcile_lookback: float = Field(48 * 3600, gt=0)
@@ -92,6 +101,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     """OpenTelemetry traces (needs the ``otel`` extra); OTLP target from OTEL_EXPORTER_OTLP_*."""
+
+    @field_validator("review_timeout", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        """``24h``, ``90m``, ``30s`` as well as seconds or ISO 8601 (``PT24H``)."""
+        if isinstance(value, str) and (found := DURATION.fullmatch(value.strip())):
+            number, unit = float(found["number"]), found["unit"] or "s"
+            return timedelta(seconds=number * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+        return value
 
     @property
     def store_url(self) -> str:

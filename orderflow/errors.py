@@ -26,6 +26,10 @@ class NotCancellableError(OrderError):
     """The cancel arrived after the order was settled (the Update validator said no)."""
 
 
+class NotAwaitingReviewError(OrderError):
+    """A review decision for an order that is not waiting for one (the validator said no)."""
+
+
 class InvalidOrderError(OrderError):
     """The request is well-formed but cannot be accepted (unknown product, faults off)."""
 

@@ -21,11 +21,13 @@ from orderflow.models import ErrorType, FaultSpec, StepName
 TRANSIENT_MESSAGES: dict[StepName, str] = {
     StepName.RESERVE_INVENTORY: "inventory service unavailable",
     StepName.CHARGE_PAYMENT: "payment gateway timed out",
+    StepName.SHIP: "warehouse scanner offline",
     StepName.NOTIFY_CUSTOMER: "email service unavailable",
 }
 PERMANENT_ERRORS: dict[StepName, tuple[ErrorType, str]] = {
     StepName.RESERVE_INVENTORY: (ErrorType.OUT_OF_STOCK, "warehouse reports the items unavailable"),
     StepName.CHARGE_PAYMENT: (ErrorType.CARD_DECLINED, "card declined by the issuer"),
+    StepName.SHIP: (ErrorType.SHIPMENT_REFUSED, "the carrier refused the parcel"),
     StepName.NOTIFY_CUSTOMER: (ErrorType.NOTIFICATION_REJECTED, "customer address rejected"),
 }
 

@@ -22,6 +22,12 @@ WORKFLOW_TYPE = "OrderWorkflow"
 STATUS_QUERY = "status"
 CANCEL_SIGNAL = "cancel"
 CANCEL_UPDATE = "cancel_order"
+REVIEW_UPDATE = "review_order"
+SHIPMENT_WORKFLOW_TYPE = "ShipmentWorkflow"
+SHIPMENT_PACKED_SIGNAL = "shipment_packed"
+"""Sent by the shipment (child) to its order (parent) when the parcel is packed."""
+DISPATCH_SIGNAL = "dispatch"
+"""Sent by the order to its shipment: dispatch now (the order is past the point of no return)."""
 ATTEMPT_FAILED_SIGNAL = "attempt_failed"
 """Sent by the attempt tracker of version 1 (still handled, for histories that hold it)."""
 FINAL_STATUS_MEMO = "final_status"
@@ -30,6 +36,7 @@ CURRENCY = "USD"
 
 ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 WORKFLOW_ID_PREFIX = "order-"
+SHIPMENT_ID_PREFIX = "ship-"
 
 OrderId = Annotated[str, StringConstraints(pattern=ORDER_ID_PATTERN)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
@@ -44,8 +51,17 @@ def order_workflow_id(order_id: str) -> str:
 
 
 def order_id_from_workflow_id(workflow_id: str) -> str:
-    """Inverse of :func:`order_workflow_id` (workflow ids of other types pass through)."""
-    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    """Inverse of :func:`order_workflow_id` and :func:`shipment_workflow_id` (other ids pass
+    through unchanged)."""
+    for prefix in (WORKFLOW_ID_PREFIX, SHIPMENT_ID_PREFIX):
+        if workflow_id.startswith(prefix):
+            return workflow_id.removeprefix(prefix)
+    return workflow_id
+
+
+def shipment_workflow_id(order_id: str) -> str:
+    """The id of an order's shipment, the child workflow ``ShipmentWorkflow``."""
+    return f"{SHIPMENT_ID_PREFIX}{order_id}"
 
 
 def key_scope(workflow_id: str, first_execution_run_id: str) -> str:
@@ -64,10 +80,14 @@ def new_order_id() -> str:
 
 
 class StepName(StrEnum):
-    """The three business steps, in the order the workflow runs them."""
+    """The business steps, in the order the workflow runs them."""
 
     RESERVE_INVENTORY = "reserve_inventory"
+    REVIEW = "review"
+    """A person approves orders at or above the review threshold (skipped below it)."""
     CHARGE_PAYMENT = "charge_payment"
+    SHIP = "ship"
+    """The shipment child workflow: pack, then dispatch."""
     NOTIFY_CUSTOMER = "notify_customer"
 
 
@@ -76,6 +96,14 @@ class CompensationName(StrEnum):
 
     RELEASE_INVENTORY = "release_inventory"
     REFUND_PAYMENT = "refund_payment"
+    UNPACK_SHIPMENT = "unpack_shipment"
+
+
+class ShipmentActivity(StrEnum):
+    """The shipment child's steps (activities of ``ShipmentWorkflow``)."""
+
+    PACK = "pack_shipment"
+    DISPATCH = "dispatch_shipment"
 
 
 class StepStatus(StrEnum):
@@ -93,6 +121,7 @@ class StepStatus(StrEnum):
 class OrderState(StrEnum):
     PENDING = "PENDING"
     PROCESSING = "PROCESSING"
+    AWAITING_REVIEW = "AWAITING_REVIEW"
     COMPENSATING = "COMPENSATING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
@@ -131,6 +160,14 @@ class ReservationStatus(StrEnum):
     RELEASED = "released"
 
 
+class ParcelStatus(StrEnum):
+    """A shipment row in the store: packed, then dispatched or unpacked (a tombstone)."""
+
+    PACKED = "packed"
+    UNPACKED = "unpacked"
+    DISPATCHED = "dispatched"
+
+
 # --- search attributes: the order's state as Temporal's visibility sees it -----------------
 
 ORDER_STATE_KEY = SearchAttributeKey.for_keyword("OrderState")
@@ -153,6 +190,7 @@ class ErrorType(StrEnum):
     TRANSIENT = "TransientFailure"
     SIMULATED_TIMEOUT = "SimulatedTimeout"
     STORE_UNAVAILABLE = "StoreUnavailable"
+    SHIPMENT_REFUSED = "ShipmentRefused"
 
 
 class _Strict(BaseModel):
@@ -186,10 +224,12 @@ class FaultPlan(_Strict):
 
     reserve_inventory: FaultSpec | None = None
     charge_payment: FaultSpec | None = None
+    ship: FaultSpec | None = None
+    """Applies to packing (and its latency to dispatch too)."""
     notify_customer: FaultSpec | None = None
 
     def for_step(self, step: StepName) -> FaultSpec | None:
-        spec: FaultSpec | None = getattr(self, step.value)
+        spec: FaultSpec | None = getattr(self, step.value, None)
         return spec
 
     def is_empty(self) -> bool:
@@ -242,6 +282,14 @@ class OrderRequest(_Strict):
     step_delay: float = Field(0.0, ge=0.0, le=60.0)
     faults: FaultPlan | None = None
     retry: RetrySettings | None = None
+    review_timeout: float | None = Field(
+        None,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Seconds to wait for a review decision (for demos); the server's "
+        "ORDERFLOW_REVIEW_TIMEOUT (24 h) when absent. Only orders at or above the review "
+        "threshold wait for review.",
+    )
     local_activities: bool | None = Field(
         None,
         description="Run the three steps as local activities: lower latency, less history "
@@ -283,6 +331,47 @@ class StepState(BaseModel):
     """While ``retrying``: when Temporal starts the next attempt (from the server's record)."""
 
 
+class ReviewDecision(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class ReviewRequest(_Strict):
+    """The ``review_order`` Update's input: a person's decision on an order awaiting review."""
+
+    decision: ReviewDecision
+    reviewer: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    note: str | None = Field(None, max_length=500)
+
+
+class ReviewState(BaseModel):
+    """The review of an order at or above the threshold: its deadline and the decision."""
+
+    deadline: datetime
+    decision: ReviewDecision | None = None
+    reviewer: str | None = None
+    note: str | None = None
+    decided_at: datetime | None = None
+
+
+class ShipmentState(StrEnum):
+    PACKING = "packing"
+    PACKED = "packed"
+    DISPATCHING = "dispatching"
+    DISPATCHED = "dispatched"
+    CANCELLED = "cancelled"
+    """Stopped before dispatch and unpacked."""
+    FAILED = "failed"
+
+
+class ShipmentStatus(BaseModel):
+    """The order's shipment (its child workflow) as the order knows it."""
+
+    workflow_id: str
+    state: ShipmentState
+    tracking_number: str | None = None
+
+
 class OrderLine(BaseModel):
     sku: str
     name: str
@@ -307,6 +396,8 @@ class OrderStatus(BaseModel):
     error: str | None = None
     cancel_reason: str | None = None
     cancellable: bool = True
+    review: ReviewState | None = None
+    shipment: ShipmentStatus | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -333,10 +424,18 @@ class ReserveInventoryInput(BaseModel):
     fault: FaultSpec | None = None
 
 
+class ReviewPolicy(BaseModel):
+    """Set by the reservation when the total reaches the worker's review threshold."""
+
+    threshold: Decimal
+    timeout_seconds: float
+
+
 class Reservation(BaseModel):
     lines: list[OrderLine]
     total: Decimal
     attempt: int = 1
+    review: ReviewPolicy | None = None
 
 
 class ChargePaymentInput(BaseModel):
@@ -370,6 +469,32 @@ class NotifyCustomerInput(BaseModel):
 
 class NotificationReceipt(BaseModel):
     notification_id: int
+    attempt: int = 1
+
+
+class ShipmentRequest(BaseModel):
+    """The shipment child's input."""
+
+    order_id: str
+    workflow_id: str
+    """The order's workflow id (its keys are the order's)."""
+    key_scope: str | None = None
+    items: list[OrderItem]
+    fault: FaultSpec | None = None
+
+
+class ShipmentInput(BaseModel):
+    """Input of the shipment activities (pack, unpack, dispatch)."""
+
+    order_id: str
+    workflow_id: str
+    key_scope: str | None = None
+    fault: FaultSpec | None = None
+
+
+class ShipmentResult(BaseModel):
+    state: ShipmentState
+    tracking_number: str | None = None
     attempt: int = 1
 
 

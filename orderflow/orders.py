@@ -54,6 +54,7 @@ from orderflow.config import Settings
 from orderflow.connection import live_pollers, missing_order
 from orderflow.errors import (
     InvalidOrderError,
+    NotAwaitingReviewError,
     NotCancellableError,
     NoWorkerError,
     OrderConflictError,
@@ -67,6 +68,7 @@ from orderflow.models import (
     ORDER_CUSTOMER_KEY,
     ORDER_STATE_KEY,
     ORDER_TOTAL_KEY,
+    REVIEW_UPDATE,
     STATUS_QUERY,
     TASK_QUEUE,
     WORKFLOW_TYPE,
@@ -75,17 +77,21 @@ from orderflow.models import (
     OrderState,
     OrderStatus,
     OrderSummary,
+    ParcelStatus,
     PaymentKind,
     PaymentLedger,
     Product,
     ReconcileReport,
     ReconcileRequest,
     Repair,
+    ReviewRequest,
     StepStatus,
     Timeline,
     WorkflowDescription,
+    key_scope,
     order_id_from_workflow_id,
     order_workflow_id,
+    shipment_workflow_id,
 )
 from orderflow.store import Store
 
@@ -376,6 +382,24 @@ class Orders:
             update["cancel_reason"] = "cancelled through Temporal"
         return status.model_copy(update=update)
 
+    async def _aftermath(self, workflow_id: str, description: WorkflowExecutionDescription) -> str:
+        """What happened to the stock and money of a run Temporal closed mid-way."""
+        repairs = [
+            r for r in await self.store.repairs_of(workflow_id) if r.run_id == description.run_id
+        ]
+        if repairs:
+            return "; " + _repaired(repairs[0])
+        first_run = description.raw_description.workflow_execution_info.first_run_id
+        keys = await self.store.execution_keys(
+            workflow_id,
+            order_id_from_workflow_id(workflow_id),
+            key_scope(workflow_id, first_run or description.run_id),
+            description.start_time,
+        )
+        if keys is not None and await self.store.parcel(keys) == ParcelStatus.DISPATCHED:
+            return "; the parcel had been dispatched, so the payment stands"
+        return ""
+
     async def wait(self, order_id: str, timeout: float | None = None) -> OrderStatus:
         """Wait until Temporal has closed the order's run; return its final status."""
         handle = self.handle(order_id)
@@ -465,6 +489,32 @@ class Orders:
                 f"order {order_id} is already {current.state.value}"
             ) from error
 
+    async def review(self, order_id: str, decision: ReviewRequest) -> OrderStatus:
+        """A person's decision on an order awaiting review (the ``review_order`` Update):
+        refused (:class:`NotAwaitingReviewError`) unless the order awaits one."""
+        handle = self.handle(order_id)
+        try:
+            status: OrderStatus = await handle.execute_update(
+                REVIEW_UPDATE, decision, result_type=OrderStatus, rpc_timeout=self.update_timeout
+            )
+            return status
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise NotAwaitingReviewError(message) from error
+        except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+            raise NoWorkerError(
+                f"no worker took the review of order {order_id} within "
+                f"{self.update_timeout.total_seconds():g} s; is a worker running?"
+            ) from error
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            current = await self.status(order_id)  # raises OrderNotFoundError if unknown
+            raise NotAwaitingReviewError(
+                f"order {order_id} is not awaiting review (it is {current.state.value})"
+            ) from error
+
     # --- many orders -----------------------------------------------------------------
 
     async def list(
@@ -511,9 +561,13 @@ class Orders:
     async def timeline(self, order_id: str) -> Timeline:
         """Every recorded activity attempt of the order (404 unless it exists)."""
         workflow_id = order_workflow_id(order_id)
-        attempts = await self.store.attempts(workflow_id)
+        attempts = [
+            *await self.store.attempts(workflow_id),
+            *await self.store.attempts(shipment_workflow_id(order_id)),
+        ]
         if not attempts:
             await self.require(order_id)
+        attempts.sort(key=lambda attempt: attempt.started_at)
         return Timeline(order_id=order_id, workflow_id=workflow_id, attempts=attempts)
 
     async def ledger(self, order_id: str) -> PaymentLedger:

@@ -24,6 +24,7 @@ locked in sku order (two orders for the same products cannot deadlock).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from orderflow.models import (
     AttemptRecord,
     OrderItem,
     OrderLine,
+    ParcelStatus,
     PaymentEntry,
     PaymentKind,
     Product,
@@ -114,6 +116,19 @@ notifications = sa.Table(
     sa.Column("message", sa.String(500), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+shipments = sa.Table(
+    "shipments",
+    metadata,
+    sa.Column("idempotency_key", sa.String(160), primary_key=True),  # <scope>:ship
+    sa.Column("workflow_id", sa.String(100), nullable=False, index=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # ShipmentRecord
+    sa.Column("tracking_number", sa.String(40)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""The warehouse's parcels: packed, then dispatched (the point of no return) or unpacked."""
 
 repairs = sa.Table(
     "repairs",
@@ -189,6 +204,10 @@ class OutOfStockError(StoreError):
 
 class AlreadyCompensatedError(StoreError):
     """A reserve or charge arrived after the order was already released / refunded."""
+
+
+class AlreadyDispatchedError(StoreError):
+    """The parcel left with the carrier: it can no longer be unpacked."""
 
 
 def _clip(message: str | None, limit: int = 500) -> str | None:
@@ -544,6 +563,97 @@ class Store:
             )
             return amount
 
+    # --- shipments ------------------------------------------------------------------
+
+    async def pack(self, order: OrderKeys) -> None:
+        """Pack the order's parcel once; refused after it was unpacked (a cancelled order)."""
+        key = order.key("ship")
+        async with self._write() as conn:
+            await self._lock_order(conn, order.workflow_id)
+            status = await self._shipment_status(conn, key)
+            if status == ParcelStatus.UNPACKED:
+                raise AlreadyCompensatedError(f"shipment {key} was already unpacked")
+            if status is None:
+                now = utcnow()
+                await conn.execute(
+                    shipments.insert().values(
+                        idempotency_key=key,
+                        workflow_id=order.workflow_id,
+                        order_id=order.order_id,
+                        status=ParcelStatus.PACKED.value,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+
+    async def unpack(self, order: OrderKeys) -> bool:
+        """Compensation: put a packed parcel back (True if there was one). Leaves a tombstone
+        so a late pack is refused; a dispatched parcel cannot be unpacked."""
+        key = order.key("ship")
+        async with self._write() as conn:
+            await self._lock_order(conn, order.workflow_id)
+            status = await self._shipment_status(conn, key)
+            now = utcnow()
+            if status == ParcelStatus.DISPATCHED:
+                raise AlreadyDispatchedError(f"shipment {key} was already dispatched")
+            if status is None:
+                await conn.execute(
+                    shipments.insert().values(
+                        idempotency_key=key,
+                        workflow_id=order.workflow_id,
+                        order_id=order.order_id,
+                        status=ParcelStatus.UNPACKED.value,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                return False
+            if status == ParcelStatus.UNPACKED:
+                return False
+            await conn.execute(
+                shipments.update()
+                .where(shipments.c.idempotency_key == key)
+                .values(status=ParcelStatus.UNPACKED.value, updated_at=now)
+            )
+            return True
+
+    async def dispatch(self, order: OrderKeys) -> str:
+        """Hand the packed parcel to the carrier once; returns its tracking number."""
+        key = order.key("ship")
+        async with self._write() as conn:
+            await self._lock_order(conn, order.workflow_id)
+            row = (
+                await conn.execute(sa.select(shipments).where(shipments.c.idempotency_key == key))
+            ).first()
+            if row is None or row.status == ParcelStatus.UNPACKED:
+                raise AlreadyCompensatedError(f"shipment {key} is not packed")
+            if row.status == ParcelStatus.DISPATCHED:
+                return str(row.tracking_number)
+            tracking = "TRK-" + hashlib.sha256(key.encode()).hexdigest()[:12].upper()
+            await conn.execute(
+                shipments.update()
+                .where(shipments.c.idempotency_key == key)
+                .values(
+                    status=ParcelStatus.DISPATCHED.value,
+                    tracking_number=tracking,
+                    updated_at=utcnow(),
+                )
+            )
+            return tracking
+
+    async def parcel(self, order: OrderKeys) -> ParcelStatus | None:
+        async with self._read() as conn:
+            status = await self._shipment_status(conn, order.key("ship"))
+        return status
+
+    async def _shipment_status(self, conn: AsyncConnection, key: str) -> ParcelStatus | None:
+        value = (
+            await conn.execute(
+                sa.select(shipments.c.status).where(shipments.c.idempotency_key == key)
+            )
+        ).scalar()
+        return ParcelStatus(value) if value else None
+
     # --- reconciliation ---------------------------------------------------------------
 
     async def execution_keys(
@@ -599,12 +709,15 @@ class Store:
                 .all()
             )
         charged = PaymentKind.CHARGE in kinds and not kinds & {PaymentKind.REFUND, PaymentKind.VOID}
+        if await self.parcel(order) == ParcelStatus.DISPATCHED:
+            return False  # shipped: the stock went to the customer, the money stays
         return reserved == ReservationStatus.RESERVED or charged
 
     async def repair(self, order: OrderKeys, *, run_id: str, reason: str) -> Repair:
         """Give back what a closed execution still holds: release its stock, refund its
         charge, record the repair once. Idempotent, and safe against compensation that ran
         (or a late attempt that arrives) meanwhile: release and refund leave tombstones."""
+        await self.unpack(order)
         released = await self.release(order)
         refunded = await self.refund(order)
         key = order.key("repair")

@@ -20,11 +20,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from orderflow.activities import OrderActivities, ReconcileActivities
+from orderflow.activities import OrderActivities, ReconcileActivities, ShipmentActivities
 from orderflow.config import Settings
 from orderflow.store import Store
 from orderflow.tracking import AttemptTrackingInterceptor
-from orderflow.workflows import OrderWorkflow, ReconcileWorkflow
+from orderflow.workflows import OrderWorkflow, ReconcileWorkflow, ShipmentWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,13 @@ def build_worker(
     """
     identity = identity or default_identity()
     activities = [
-        *OrderActivities(store, allow_faults=settings.allow_faults).all(),
+        *OrderActivities(
+            store,
+            allow_faults=settings.allow_faults,
+            review_threshold=settings.review_threshold,
+            review_timeout=settings.review_timeout,
+        ).all(),
+        *ShipmentActivities(store, allow_faults=settings.allow_faults).all(),
         *ReconcileActivities(client, store).all(),
     ]
     options.setdefault("workflow_runner", WORKFLOW_RUNNER)
@@ -71,7 +77,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=list(workflows or [OrderWorkflow, ReconcileWorkflow]),
+        workflows=list(workflows or [OrderWorkflow, ShipmentWorkflow, ReconcileWorkflow]),
         activities=activities,
         interceptors=[AttemptTrackingInterceptor(store, identity)],
         identity=identity,

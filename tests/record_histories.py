@@ -18,12 +18,13 @@ from typing import Any
 
 from orderflow.config import Settings
 from orderflow.devserver import DevServer, free_port
-from orderflow.models import OrderRequest, StepName, StepStatus
+from orderflow.models import OrderRequest, ReviewDecision, ReviewRequest, StepName, StepStatus
 from orderflow.orders import Orders
 from orderflow.stack import open_stack
 
-RECORDING = "v2"
-"""The current set: orders with search attributes and execution-bound idempotency keys."""
+RECORDING = "v3"
+"""The current set: review and shipment (v2: search attributes, execution-bound keys and
+Temporal cancellation; the root set: the first version)."""
 HISTORIES = Path(__file__).parent / "histories" / RECORDING
 FAST = {"initial_interval": 0.1, "backoff_coefficient": 1.0, "maximum_interval": 0.2}
 
@@ -51,6 +52,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "faults": {"charge_payment": {"latency": 3}},
         "temporal_cancel_when_running": StepName.CHARGE_PAYMENT,
     },
+    "review_approved": {"price": "600.00", "review": "approve"},
+    "review_rejected": {"price": "600.00", "review": "reject"},
+    "review_timed_out": {"price": "600.00", "review_timeout": 1},
+    "cancel_while_packing": {
+        "faults": {"ship": {"latency": 3}},
+        "cancel_when_running": StepName.SHIP,
+    },
     "local_cancel_in_backoff": {
         "local_activities": True,
         "faults": {"charge_payment": {"fail_first_n": 5}},
@@ -74,10 +82,12 @@ async def record(name: str, spec: dict[str, Any], orders: Orders, into: Path) ->
     cancel_after = spec.pop("cancel_after", None)
     cancel_running = spec.pop("cancel_when_running", None)
     temporal_cancel = spec.pop("temporal_cancel_when_running", None)
+    review = spec.pop("review", None)
+    price = spec.pop("price", "3.00")
     cancel_later = spec.pop("cancel_after_seconds", None)
     quantity = spec.pop("quantity", 1)
     sku = f"replay-{name}"[:32]
-    await orders.store.put_product(sku, f"Replay {name}", Decimal("3.00"), 10)
+    await orders.store.put_product(sku, f"Replay {name}", Decimal(price), 10)
     request = OrderRequest.model_validate(
         {
             "order_id": f"replay-{name}",
@@ -87,6 +97,10 @@ async def record(name: str, spec: dict[str, Any], orders: Orders, into: Path) ->
         }
     )
     order_id = (await orders.place(request)).order_id
+    if review is not None:
+        await _wait_for(orders, order_id, StepName.REVIEW, StepStatus.RUNNING)
+        decision = ReviewRequest(decision=ReviewDecision(review), reviewer="recorder")
+        await orders.review(order_id, decision)
     if cancel_after is not None:
         await _wait_for(orders, order_id, cancel_after, StepStatus.COMPLETED)
         await orders.cancel(order_id, "recorded cancel")

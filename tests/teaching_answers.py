@@ -25,8 +25,10 @@ class UnpatchedCoolingOff(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         await workflow.sleep(COOLING_OFF)
         await self._charge_payment(reservation.total)
+        await self._ship()
         await self._notify_customer()
 
 
@@ -41,9 +43,11 @@ class ReplayGuessingCoolingOff(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         if not workflow.unsafe.is_replaying():
             await workflow.sleep(COOLING_OFF)
         await self._charge_payment(reservation.total)
+        await self._ship()
         await self._notify_customer()
 
 
@@ -57,7 +61,9 @@ class PatchedTooLate(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         await self._charge_payment(reservation.total)
+        await self._ship()
         if workflow.patched(COOLING_OFF_PATCH):
             await workflow.sleep(COOLING_OFF)
         await self._notify_customer()
@@ -73,9 +79,11 @@ class SleepsOnTheWallClock(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         if workflow.patched(COOLING_OFF_PATCH):
             time.sleep(COOLING_OFF.total_seconds())  # noqa: ASYNC251 - the mistake on purpose
         await self._charge_payment(reservation.total)
+        await self._ship()
         await self._notify_customer()
 
 

@@ -245,3 +245,44 @@ def test_widget_comm_messages_drive_the_console_inside_a_real_kernel(tmp_path):
         kernel.stop_channels()
         manager.shutdown_kernel(now=True)
         manager.cleanup_resources()
+
+
+async def test_review_buttons_decide_an_order_awaiting_review(console, orders, order_id, product):
+    sku = await product(stock=2, price="900.00")
+    console.product.options = [(sku, sku)]
+    console.product.value = sku
+    console.order_id.value = order_id
+    await click(console, console.create_button)
+    await eventually(
+        lambda: orders.status(order_id),
+        lambda s: s.state == OrderState.AWAITING_REVIEW,
+        what="awaiting review",
+    )
+    await console.refresh_selected()
+    assert not console.approve_button.disabled and not console.reject_button.disabled
+    assert "awaiting a decision until" in console.status_panel.value
+
+    console.reviewer.value = "widget reviewer"
+    decided = await click(console, console.approve_button)
+
+    assert decided is not None and decided.review.reviewer == "widget reviewer"
+    assert console.message_text == f"Order {order_id} approved."
+    assert (await orders.wait(order_id)).state == OrderState.COMPLETED
+    await console.refresh_selected()
+    assert console.approve_button.disabled and console.reject_button.disabled
+    await click(console, console.reject_button)  # clicked although disabled: a clear "no"
+    assert "not awaiting review" in console.message_text
+
+
+async def test_cancel_by_signal_from_the_console(console, orders, order_id, product):
+    sku = await product(stock=2)
+    console.product.options = [(sku, sku)]
+    console.product.value = sku
+    console.order_id.value = order_id
+    console.step_delay.value = 20
+    await click(console, console.create_button)
+    console.cancel_door.value = "signal"
+    await click(console, console.cancel_button)
+    assert console.message_text == f"Cancel signal sent to order {order_id}."
+    final = await orders.wait(order_id)
+    assert final.state == OrderState.CANCELLED

@@ -67,7 +67,9 @@ def test_names_are_stable() -> None:
     # Other languages' clients rely on these exact strings.
     assert [step.value for step in StepName] == [
         "reserve_inventory",
+        "review",
         "charge_payment",
+        "ship",
         "notify_customer",
     ]
     assert {state for state in OrderState if state.is_final} == {

@@ -31,13 +31,17 @@ from orderflow.teaching.variants import (
     PatchedNotifyFirstOrderWorkflow,
 )
 from orderflow.workflows import OrderWorkflow
-from orderflow.workflows.order import ORDER_V2_PATCH
+from orderflow.workflows.order import ORDER_V2_PATCH, SHIPMENT_PATCH
 from tests import teaching_answers
 from tests.conftest import eventually, unique
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORIES = sorted((ROOT / "tests" / "histories").glob("**/*.json"))
-RESERVE, CHARGE, NOTIFY = (step.value for step in StepName)
+RESERVE, CHARGE, NOTIFY = (
+    StepName.RESERVE_INVENTORY.value,
+    StepName.CHARGE_PAYMENT.value,
+    StepName.NOTIFY_CUSTOMER.value,
+)
 
 
 def committed_histories() -> list[WorkflowHistory]:
@@ -134,8 +138,8 @@ async def test_running_order_is_stuck_on_the_unsafe_change_and_finishes_on_the_p
     new_history = await history.fetch(client, f"order-{fresh}")
     assert history.activity_sequence(old_history) == [RESERVE, CHARGE, NOTIFY]
     assert history.activity_sequence(new_history) == [RESERVE, NOTIFY, CHARGE]
-    assert history.patch_ids(old_history) == [ORDER_V2_PATCH]
-    assert history.patch_ids(new_history) == [ORDER_V2_PATCH, NOTIFY_FIRST_PATCH]
+    assert history.patch_ids(old_history) == [ORDER_V2_PATCH, SHIPMENT_PATCH]
+    assert history.patch_ids(new_history) == [ORDER_V2_PATCH, NOTIFY_FIRST_PATCH, SHIPMENT_PATCH]
     assert await store.stock(sku) == 6
     ledger = await store.payment_ledger(f"order-{running}")
     assert [entry.kind for entry in ledger] == ["charge"], "charged once, across 3 versions"

@@ -182,6 +182,8 @@ async def test_real_retried_order_gives_matching_frames_and_chart(
         ("charge_payment", 1, "failed"),
         ("charge_payment", 2, "failed"),
         ("charge_payment", 3, "completed"),
+        ("pack_shipment", 1, "completed"),
+        ("dispatch_shipment", 1, "completed"),
         ("notify_customer", 1, "completed"),
     ]
     assert (frame.wait_before_s.dropna() > 0).all()
@@ -201,4 +203,4 @@ async def test_real_retried_order_gives_matching_frames_and_chart(
     assert order_workflow_id(order_id) == frame.order_id.map(order_workflow_id).iloc[0]
 
     fig = timeline.plot_timeline(frame, title=order_id)
-    assert len(fig.axes[0].patches) == 5
+    assert len(fig.axes[0].patches) == 7  # one bar per attempt

@@ -37,7 +37,7 @@ from temporalio.client import Client
 from orderflow.config import Settings
 from orderflow.connection import connect
 from orderflow.devserver import free_port
-from orderflow.models import WORKFLOW_TYPE, OrderRequest, OrderState, StepName
+from orderflow.models import WORKFLOW_TYPE, OrderRequest, OrderState, ShipmentActivity, StepName
 from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.tracing import (
@@ -50,6 +50,9 @@ from orderflow.tracing import (
 )
 from orderflow.worker import BackgroundWorker, build_worker
 from tests.conftest import eventually, unique
+
+ORDER_ACTIVITIES = (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT, StepName.NOTIFY_CUSTOMER)
+"""The order's own activities (review is a wait, ship a child workflow with activities)."""
 
 
 @dataclass
@@ -157,15 +160,18 @@ async def test_one_order_is_one_trace_from_http_request_to_activities(
     complete = one(spans, f"CompleteWorkflow:{WORKFLOW_TYPE}")
     assert parent_of(run) == parent_of(complete) == start.context.span_id
     scheduled = []
-    for step in StepName:
+    for step in ORDER_ACTIVITIES:
         start_activity = one(spans, f"StartActivity:{step.value}")
         run_activity = one(spans, f"RunActivity:{step.value}")
         assert parent_of(start_activity) == start.context.span_id, step
         assert parent_of(run_activity) == start_activity.context.span_id, step
         assert run_activity.kind == SpanKind.SERVER and start_activity.kind == SpanKind.CLIENT
         scheduled.append(start_activity.start_time or 0)
-    # The steps ran in the story's order, inside the request's trace.
+    # The steps ran in the story's order, inside the request's trace; the shipment (a child
+    # workflow) ran its activities between the charge and the notification.
     assert scheduled == sorted(scheduled)
+    for step in ShipmentActivity:
+        assert one(spans, f"RunActivity:{step.value}").kind == SpanKind.SERVER
     assert (run.start_time or 0) <= scheduled[0] <= (complete.start_time or 0)
     # Every span of the order (signals and queries included) belongs to the request's trace.
     assert {s.context.trace_id for s in spans} == {request.context.trace_id}
@@ -321,7 +327,7 @@ async def test_api_and_worker_processes_share_one_trace(
     assert chain[-1] == "POST /api/orders", chain
     assert start["context"]["trace_id"] == trace_id
     ran = {s["name"]: s for s in worker_spans if s["context"]["trace_id"] == trace_id}
-    for step in StepName:
+    for step in [*ORDER_ACTIVITIES, *ShipmentActivity]:
         assert f"RunActivity:{step.value}" in ran, (sorted(ran), output["worker"][-2000:])
     assert ran[f"RunWorkflow:{WORKFLOW_TYPE}"]["parent_id"] == start["context"]["span_id"]
     for span in (request, *ran.values()):

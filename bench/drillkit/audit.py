@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from orderflow.store import Store, notifications, payments, products, reservations
+from orderflow.store import Store, notifications, payments, products, reservations, shipments
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,15 @@ async def payment_kinds(store: Store, workflow_ids: Sequence[str]) -> dict[str, 
         for workflow_id, kind in rows:
             result[workflow_id].append(kind)
         return result
+
+
+async def dispatched(store: Store, workflow_ids: Sequence[str]) -> set[str]:
+    """The orders whose parcel left with the carrier (their payment stands, whatever else)."""
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(shipments.c.workflow_id).where(
+                shipments.c.workflow_id.in_(list(workflow_ids)),
+                shipments.c.status == "dispatched",
+            )
+        )
+        return {workflow_id for (workflow_id,) in rows}

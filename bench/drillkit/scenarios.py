@@ -159,8 +159,12 @@ async def _wait_final(
 async def audit_money(
     store: Store, report: DrillReport, finals: dict[str, OrderStatus]
 ) -> dict[str, list[str]]:
-    """Completed orders were charged exactly once; every other order has no money taken."""
-    ledgers = await audit.payment_kinds(store, [status.workflow_id for status in finals.values()])
+    """Completed orders were charged exactly once; every other order has no money taken,
+    unless its parcel was dispatched (a run terminated after the point of no return: the
+    customer has the goods, the single charge stands)."""
+    workflow_ids = [status.workflow_id for status in finals.values()]
+    ledgers = await audit.payment_kinds(store, workflow_ids)
+    shipped = await audit.dispatched(store, workflow_ids)
     for order_id, status in finals.items():
         kinds = sorted(ledgers[status.workflow_id])
         report.states[status.state.value] += 1
@@ -169,8 +173,8 @@ async def audit_money(
         report.charges += kinds.count("charge")
         report.refunds += kinds.count("refund")
         report.voids += kinds.count("void")
-        if status.state == OrderState.COMPLETED:
-            report.check(kinds == ["charge"], f"{order_id} COMPLETED with payments {kinds}")
+        if status.state == OrderState.COMPLETED or status.workflow_id in shipped:
+            report.check(kinds == ["charge"], f"{order_id} {status.state} with payments {kinds}")
         else:
             report.check(
                 kinds in SETTLED_WITHOUT_MONEY, f"{order_id} {status.state} with payments {kinds}"
@@ -646,6 +650,10 @@ async def terminate_races(
     report.check(second.repaired == [], f"a second reconcile repaired {len(second.repaired)} again")
     finals = await settle(drill.orders, report, ids, timeout=60)
     await audit_money(drill.store, report, finals)
+    shipped = await audit.dispatched(drill.store, report.workflow_ids)
+    report.figures["terminated_after_dispatch"] = len(
+        {order_workflow_id(i) for i in terminated} & shipped
+    )
     for index, order_id in enumerate(ids):
         if order_id not in finals:
             continue
@@ -658,7 +666,8 @@ async def terminate_races(
                 finals[order_id].state == OrderState.FAILED,
                 f"{order_id} terminated but {finals[order_id].state}",
             )
-        expected = 3 if finals[order_id].state == OrderState.COMPLETED else 5
+        kept = finals[order_id].state == OrderState.COMPLETED
+        expected = 3 if kept or order_workflow_id(order_id) in shipped else 5
         report.check(stock == expected, f"{order_id} {finals[order_id].state} with stock {stock}")
     report.seconds = time.monotonic() - started
     return report

@@ -25,7 +25,9 @@ class CoolingOffOrderWorkflow(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         if workflow.patched(COOLING_OFF_PATCH):
             await workflow.sleep(COOLING_OFF)
         await self._charge_payment(reservation.total)
+        await self._ship()
         await self._notify_customer()

@@ -47,6 +47,7 @@ _STATUS_BY_ERROR: dict[type[errors.OrderError], int] = {
     errors.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
     errors.OrderConflictError: status.HTTP_409_CONFLICT,
     errors.NotCancellableError: status.HTTP_409_CONFLICT,
+    errors.NotAwaitingReviewError: status.HTTP_409_CONFLICT,
     errors.InvalidOrderError: 422,  # Unprocessable Content; its constant's name varies by version
     errors.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
     errors.NoWorkerError: status.HTTP_503_SERVICE_UNAVAILABLE,

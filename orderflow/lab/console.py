@@ -28,7 +28,15 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from orderflow.errors import OrderError
-from orderflow.models import OrderRequest, OrderState, OrderStatus, StepName
+from orderflow.models import (
+    FaultPlan,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    ReviewDecision,
+    ReviewRequest,
+    StepName,
+)
 from orderflow.orders import Orders
 
 if TYPE_CHECKING:
@@ -119,6 +127,7 @@ class OrderConsole:
                 options=list(FAULT_PRESETS), value="none", description=step.value, style=style
             )
             for step in StepName
+            if step.value in FaultPlan.model_fields
         }
         self.create_button = widgets.Button(
             description="Place order", button_style="primary", icon="shopping-cart"
@@ -130,6 +139,19 @@ class OrderConsole:
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.status_panel = widgets.HTML("<i>Select an order.</i>")
         self.cancel_reason = widgets.Text("changed my mind", description="Reason")
+        self.cancel_door = widgets.ToggleButtons(
+            options=[("Update", "update"), ("Signal", "signal")],
+            value="update",
+            description="Cancel by",
+            tooltips=["answers, refused when too late", "fire and forget, ignored when too late"],
+        )
+        self.reviewer = widgets.Text("reviewer", description="Reviewer")
+        self.approve_button = widgets.Button(
+            description="Approve", button_style="success", disabled=True
+        )
+        self.reject_button = widgets.Button(
+            description="Reject", button_style="warning", disabled=True
+        )
         self.cancel_button = widgets.Button(
             description="Cancel order", button_style="danger", disabled=True
         )
@@ -137,6 +159,12 @@ class OrderConsole:
 
         self.create_button.on_click(lambda _: self._schedule(self.create()))
         self.cancel_button.on_click(lambda _: self._schedule(self.cancel_selected()))
+        self.approve_button.on_click(
+            lambda _: self._schedule(self.review_selected(ReviewDecision.APPROVE))
+        )
+        self.reject_button.on_click(
+            lambda _: self._schedule(self.review_selected(ReviewDecision.REJECT))
+        )
         self.refresh_button.on_click(lambda _: self._schedule(self.refresh()))
         self.order_list.observe(self._on_select, names="value")
 
@@ -158,7 +186,8 @@ class OrderConsole:
             [
                 widgets.HBox([self.order_list, self.refresh_button]),
                 self.status_panel,
-                widgets.HBox([self.cancel_reason, self.cancel_button]),
+                widgets.HBox([self.cancel_reason, self.cancel_door, self.cancel_button]),
+                widgets.HBox([self.reviewer, self.approve_button, self.reject_button]),
                 self.chart,
             ],
             layout=widgets.Layout(flex="1"),
@@ -275,13 +304,33 @@ class OrderConsole:
         return order_id
 
     async def cancel_selected(self) -> OrderStatus | None:
-        """Cancel the selected order through the Update (a late cancel gets a clear 'no')."""
+        """Cancel the selected order through the Update (a late cancel gets a clear 'no') or
+        the Signal (fire and forget: a late one is ignored by the workflow)."""
         order_id = self.selected
         if not order_id:
             raise OrderError("select an order to cancel")
         self.cancel_button.disabled = True
-        status = await self.orders.cancel(order_id, self.cancel_reason.value)
-        self.show_info(f"Cancel of order {order_id} accepted.")
+        signal = self.cancel_door.value == "signal"
+        status = await self.orders.cancel(order_id, self.cancel_reason.value, signal=signal)
+        self.show_info(
+            f"Cancel signal sent to order {order_id}."
+            if signal
+            else f"Cancel of order {order_id} accepted."
+        )
+        await self.refresh_selected()
+        return status
+
+    async def review_selected(self, decision: ReviewDecision) -> OrderStatus:
+        """Approve or reject the selected order awaiting review (refused otherwise)."""
+        order_id = self.selected
+        if not order_id:
+            raise OrderError("select an order to review")
+        self.approve_button.disabled = self.reject_button.disabled = True
+        status = await self.orders.review(
+            order_id,
+            ReviewRequest(decision=decision, reviewer=self.reviewer.value.strip() or "notebook"),
+        )
+        self.show_info(f"Order {order_id} {'approved' if decision == 'approve' else 'rejected'}.")
         await self.refresh_selected()
         return status
 
@@ -336,6 +385,8 @@ class OrderConsole:
         self.selected_status = status
         self.status_panel.value = status_html(status)
         self.cancel_button.disabled = not status.cancellable
+        awaiting = status.state == OrderState.AWAITING_REVIEW
+        self.approve_button.disabled = self.reject_button.disabled = not awaiting
         await self._update_chart(order_id)
 
     async def _update_chart(self, order_id: str) -> None:
@@ -370,6 +421,19 @@ def status_html(status: OrderStatus) -> str:
         for step in status.steps
     )
     extra = ""
+    if status.review is not None:
+        review = status.review
+        decided = (
+            f"{review.decision.value}d by {html.escape(review.reviewer or '')}"
+            if review.decision
+            else f"awaiting a decision until {review.deadline:%Y-%m-%d %H:%M} UTC"
+        )
+        extra += f"<div>Review: {decided}</div>"
+    if status.shipment is not None:
+        tracking = (
+            f" ({status.shipment.tracking_number})" if status.shipment.tracking_number else ""
+        )
+        extra += f"<div>Shipment: {status.shipment.state.value}{tracking}</div>"
     if status.error:
         extra += f"<div>Error: {html.escape(status.error)}</div>"
     if status.cancel_reason:

@@ -25,6 +25,7 @@ from orderflow.models import (
     AttemptRecord,
     CompensationName,
     OrderStatus,
+    ShipmentActivity,
     StepName,
     order_workflow_id,
 )
@@ -71,10 +72,17 @@ OUTCOME_LABELS: dict[str, str] = {
 
 FAILED_OUTCOMES = [AttemptOutcome.FAILED.value, AttemptOutcome.TIMED_OUT.value]
 
-STEP_ORDER: list[str] = [step.value for step in StepName] + [
+STEP_ORDER: list[str] = [
+    StepName.RESERVE_INVENTORY.value,
+    StepName.CHARGE_PAYMENT.value,
+    ShipmentActivity.PACK.value,
+    ShipmentActivity.DISPATCH.value,
+    StepName.NOTIFY_CUSTOMER.value,
+    CompensationName.UNPACK_SHIPMENT.value,
     CompensationName.REFUND_PAYMENT.value,
     CompensationName.RELEASE_INVENTORY.value,
 ]
+"""Rows of the chart: the activities in the order an order runs them, then compensations."""
 
 
 # --- attempts -------------------------------------------------------------------------

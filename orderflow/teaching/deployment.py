@@ -18,6 +18,7 @@ from orderflow.models import TASK_QUEUE, OrderRequest
 from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.worker import BackgroundWorker, build_worker
+from orderflow.workflows import ShipmentWorkflow
 
 
 def teaching_worker(
@@ -35,7 +36,7 @@ def teaching_worker(
         client,
         store,
         Settings(task_queue=task_queue),
-        workflows=[workflow_class],
+        workflows=[workflow_class, ShipmentWorkflow],
         task_queue=task_queue,
         **options,
     )

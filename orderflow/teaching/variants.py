@@ -71,8 +71,10 @@ class NotifyFirstOrderWorkflow(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         await self._notify_customer()  # moved up: this line is the whole change
         await self._charge_payment(reservation.total)
+        await self._ship()
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -93,11 +95,14 @@ class PatchedNotifyFirstOrderWorkflow(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         if workflow.patched(NOTIFY_FIRST_PATCH):
             await self._notify_customer()
             await self._charge_payment(reservation.total)
+            await self._ship()
         else:
             await self._charge_payment(reservation.total)
+            await self._ship()
             await self._notify_customer()
 
 
@@ -118,9 +123,11 @@ class DeprecatedPatchOrderWorkflow(StepsOrderWorkflow):
 
     async def _steps(self) -> None:
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         workflow.deprecate_patch(NOTIFY_FIRST_PATCH)
         await self._notify_customer()
         await self._charge_payment(reservation.total)
+        await self._ship()
 
 
 @workflow.defn(name=WORKFLOW_TYPE)

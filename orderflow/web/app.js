@@ -3,7 +3,7 @@
 // nodes), never parsed as HTML, so an order's customer name cannot inject markup.
 "use strict";
 
-const STEPS = ["reserve_inventory", "charge_payment", "notify_customer"];
+const FAULT_STEPS = ["reserve_inventory", "charge_payment", "ship", "notify_customer"];
 const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
 const LIST_POLL_MS = 2000;
 const DETAIL_POLL_MS = 1000;
@@ -14,7 +14,7 @@ const FAULTS = {
   slow: { latency: 3 },
 };
 
-const state = { config: null, selected: null, detailTimer: null };
+const state = { config: null, selected: null, detailTimer: null, filter: "" };
 
 // --- small helpers ------------------------------------------------------------------------
 
@@ -126,7 +126,7 @@ async function refreshStock() {
 }
 
 function buildFaultFields() {
-  const fields = STEPS.map((step) => {
+  const fields = FAULT_STEPS.map((step) => {
     const select = el("select", { id: `fault-${step}`, dataset: { step } });
     for (const name of Object.keys(FAULTS)) select.append(el("option", { value: name }, name));
     return el("label", {}, `Fault in ${stepLabel(step)}`, select);
@@ -180,15 +180,17 @@ async function onCreate(event) {
 
 async function refreshList() {
   let orders;
+  const filter = state.filter ? `&state=${encodeURIComponent(state.filter)}` : "";
   try {
-    orders = await api("/api/orders?limit=50");
+    orders = await api(`/api/orders?limit=50${filter}`);
   } catch (error) {
     showMessage(`Cannot load orders: ${error.message}`, "error");
     return;
   }
   const list = $("order-list");
   if (!orders.length) {
-    list.replaceChildren(el("li", { class: "empty" }, "No orders yet."));
+    const none = state.filter ? `No ${stepLabel(state.filter.toLowerCase())} orders.` : "No orders yet.";
+    list.replaceChildren(el("li", { class: "empty" }, none));
     return;
   }
   list.replaceChildren(
@@ -262,6 +264,8 @@ function renderStatus(status) {
   link.textContent = status.workflow_id;
   link.href = workflowUrl(status.workflow_id);
   $("cancel-button").disabled = !status.cancellable;
+  renderReview(status);
+  renderShipment(status.shipment);
   $("step-rows").replaceChildren(
     ...status.steps.map((step) =>
       el(
@@ -292,6 +296,49 @@ async function onCancel() {
   }
   clearTimeout(state.detailTimer);
   refreshDetail(orderId);
+}
+
+/** The review panel: shown while an order waits for a person (Approve / Reject). */
+function renderReview(status) {
+  const panel = $("review-panel");
+  const review = status.review;
+  const waiting = status.state === "AWAITING_REVIEW";
+  panel.hidden = !review;
+  if (!review) return;
+  $("review-deadline").textContent = `decide before ${new Date(review.deadline).toLocaleString()}`;
+  $("review-decision").textContent = review.decision
+    ? `${review.decision}d by ${review.reviewer}${review.note ? `: ${review.note}` : ""}`
+    : "waiting for a decision";
+  $("approve-button").disabled = !waiting;
+  $("reject-button").disabled = !waiting;
+}
+
+async function onReview(decision) {
+  const orderId = state.selected;
+  if (!orderId) return;
+  $("approve-button").disabled = true;
+  $("reject-button").disabled = true;
+  const body = { decision, reviewer: $("reviewer").value.trim() || "web console" };
+  const note = $("review-note").value.trim();
+  if (note) body.note = note;
+  try {
+    await api(`/api/orders/${encodeURIComponent(orderId)}/review`, {
+      method: "POST",
+      body: JSON.stringify(body),
+    });
+    showMessage(`Order ${orderId} ${decision === "approve" ? "approved" : "rejected"}.`, "ok");
+  } catch (error) {
+    showMessage(`Review refused: ${error.message}`, "error");
+  }
+  clearTimeout(state.detailTimer);
+  refreshDetail(orderId);
+  refreshList();
+}
+
+function renderShipment(shipment) {
+  $("detail-shipment").textContent = shipment
+    ? `${shipment.state}${shipment.tracking_number ? ` (${shipment.tracking_number})` : ""}`
+    : "–";
 }
 
 function renderTimeline(attempts) {
@@ -365,6 +412,12 @@ function renderPayments(ledger) {
 async function main() {
   $("create-form").addEventListener("submit", onCreate);
   $("cancel-button").addEventListener("click", onCancel);
+  $("approve-button").addEventListener("click", () => onReview("approve"));
+  $("reject-button").addEventListener("click", () => onReview("reject"));
+  $("state-filter").addEventListener("change", (event) => {
+    state.filter = event.target.value;
+    refreshList();
+  });
   try {
     state.config = await api("/api/config");
     $("temporal-ui-link").href =

@@ -31,7 +31,7 @@ Semantics (see the design):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from decimal import Decimal
@@ -43,8 +43,10 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    ChildWorkflowError,
 )
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from orderflow.activities import OrderActivities
@@ -56,6 +58,8 @@ with workflow.unsafe.imports_passed_through():
         ORDER_CUSTOMER_KEY,
         ORDER_STATE_KEY,
         ORDER_TOTAL_KEY,
+        REVIEW_UPDATE,
+        SHIPMENT_PACKED_SIGNAL,
         STATUS_QUERY,
         WORKFLOW_TYPE,
         AttemptFailure,
@@ -71,12 +75,21 @@ with workflow.unsafe.imports_passed_through():
         Reservation,
         ReserveInventoryInput,
         RetrySettings,
+        ReviewDecision,
+        ReviewRequest,
+        ReviewState,
+        ShipmentRequest,
+        ShipmentResult,
+        ShipmentState,
+        ShipmentStatus,
         StepName,
         StepState,
         StepStatus,
         key_scope,
         order_id_from_workflow_id,
+        shipment_workflow_id,
     )
+    from orderflow.workflows.shipment import ShipmentWorkflow
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -117,9 +130,25 @@ BUSINESS_ERRORS = [
 ]
 
 
-STEP_FAILURES = (ActivityError, ApplicationError, TemporalTimeoutError)
-"""How a step fails: a remote activity's error arrives wrapped in ``ActivityError``, a local
-activity's (``local_activities``) as the ``ApplicationError`` or timeout itself."""
+STEP_FAILURES = (ActivityError, ChildWorkflowError, ApplicationError, TemporalTimeoutError)
+"""How a step fails: a remote activity's error arrives wrapped in ``ActivityError``, the
+shipment's in ``ChildWorkflowError``, a local activity's (``local_activities``) as the
+``ApplicationError`` or timeout itself."""
+
+REVIEW_PATCH = "order-review"
+"""Orders at or above the review threshold wait for a person after the reservation. Asked
+at the branch point, only for such orders: an order recorded before the patch replays
+without the marker and keeps going straight to the charge."""
+
+SHIPMENT_PATCH = "order-shipment"
+"""Paid orders ship through the ``ShipmentWorkflow`` child before the customer is told."""
+
+SHIPMENT_CLOSE_POLICY = ParentClosePolicy.REQUEST_CANCEL
+"""What happens to the shipment when its order closes without waiting for it (terminated,
+timed out): REQUEST_CANCEL lets it clean up as it would for a customer's cancel - unpack if
+not yet told to dispatch, finish a dispatch it was told to do - and the reconciler then
+settles the order (a dispatched order keeps its payment). TERMINATE would stop it mid-pack
+with the parcel on the table; ABANDON would leave it waiting for a go that never comes."""
 
 
 class _CancelRequested(Exception):
@@ -161,6 +190,10 @@ class OrderWorkflow:
         self._request = request
         self._order_id = request.order_id or order_id_from_workflow_id(info.workflow_id)
         self._cancel_requested = False
+        self._temporal_cancel_noted = False
+        self._review: ReviewRequest | None = None
+        self._packed = False
+        self._dispatching = False
         self._v2 = False
         self._key_scope: str | None = None
         self._status = OrderStatus(
@@ -182,7 +215,9 @@ class OrderWorkflow:
     async def _steps(self) -> None:
         """The business sequence (the tutorials' workflow variants override only this)."""
         reservation = await self._reserve_inventory()
+        await self._review_if_needed(reservation)
         await self._charge_payment(reservation.total)
+        await self._ship()
         await self._notify_customer()
 
     async def _saga(self) -> OrderStatus:
@@ -262,6 +297,124 @@ class OrderWorkflow:
             ),
         )
         return receipt
+
+    async def _review_if_needed(self, reservation: Reservation) -> None:
+        """Orders at or above the threshold wait for a person's decision: a durable timer
+        (``wait_condition`` with a timeout) that survives worker restarts. No decision in
+        time cancels the order; a rejection cancels it too."""
+        step = self._status.step(StepName.REVIEW)
+        if reservation.review is None or not workflow.patched(REVIEW_PATCH):
+            step.status = StepStatus.SKIPPED
+            return
+        timeout = timedelta(
+            seconds=self._request.review_timeout or reservation.review.timeout_seconds
+        )
+        step.status = StepStatus.RUNNING
+        step.started_at = workflow.now()
+        self._status.current_step = StepName.REVIEW
+        self._status.review = ReviewState(deadline=workflow.now() + timeout)
+        self._set_state(OrderState.AWAITING_REVIEW)
+        workflow.set_current_details(f"awaiting review until {self._status.review.deadline}")
+        workflow.logger.info(
+            "order %s: %s reaches the review threshold, waiting up to %s for a decision",
+            self._order_id, reservation.total, timeout,
+        )  # fmt: skip
+        try:
+            await workflow.wait_condition(
+                lambda: self._review is not None or self._cancel_arrived(), timeout=timeout
+            )
+        except TimeoutError:  # the builtin one: no decision in time
+            step.status = StepStatus.FAILED
+            step.last_error = f"no decision within {timeout}"
+            self._accept_cancel(f"no review decision within {timeout}")
+        except asyncio.CancelledError:  # Temporal's own cancellation
+            self._note_temporal_cancel()
+        self._notice_temporal_cancel()
+        step.finished_at = workflow.now()
+        if self._cancel_requested:
+            if step.status == StepStatus.RUNNING:
+                step.status = StepStatus.CANCELLED
+            raise _CancelRequested
+        assert self._review is not None
+        step.status = StepStatus.COMPLETED
+        if self._review.decision == ReviewDecision.REJECT:
+            note = f": {self._review.note}" if self._review.note else ""
+            self._accept_cancel(f"rejected in review by {self._review.reviewer}{note}")
+            raise _CancelRequested
+        workflow.logger.info("order %s: approved by %s", self._order_id, self._review.reviewer)
+        self._set_state(OrderState.PROCESSING)
+
+    async def _ship(self) -> None:
+        """The shipment child: pack, then - past the point of no return - dispatch."""
+        step = self._status.step(StepName.SHIP)
+        if not workflow.patched(SHIPMENT_PATCH):
+            step.status = StepStatus.SKIPPED
+            return
+        await self._step_delay()
+        step.status = StepStatus.RUNNING
+        step.attempts = 1
+        step.started_at = workflow.now()
+        self._status.current_step = StepName.SHIP
+        shipment_id = shipment_workflow_id(self._order_id)
+        self._status.shipment = ShipmentStatus(workflow_id=shipment_id, state=ShipmentState.PACKING)
+        self._touch()
+        workflow.set_current_details("ship running: packing")
+        workflow.logger.info("order %s: ship started (%s)", self._order_id, shipment_id)
+        child = await self._uncancellable(
+            workflow.start_child_workflow(
+                ShipmentWorkflow.run,
+                ShipmentRequest(
+                    order_id=self._order_id,
+                    workflow_id=self._status.workflow_id,
+                    key_scope=self._key_scope,
+                    items=self._request.items,
+                    fault=self._fault(StepName.SHIP),
+                ),
+                id=shipment_id,
+                parent_close_policy=SHIPMENT_CLOSE_POLICY,
+                cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+        )
+        try:
+            await workflow.wait_condition(
+                lambda: self._packed or self._cancel_arrived() or child.done()
+            )
+        except asyncio.CancelledError:  # Temporal's own cancellation
+            self._note_temporal_cancel()
+        self._notice_temporal_cancel()
+        if self._cancel_requested:
+            if not child.done():
+                child.cancel()  # before dispatch: the shipment unpacks
+            finished, _ = await self._until_stopped(child)
+            self._status.shipment.state = ShipmentState.CANCELLED
+            step.status = StepStatus.COMPLETED if finished else StepStatus.CANCELLED
+            step.finished_at = workflow.now()
+            raise _CancelRequested
+        if not child.done():
+            # Packed, no cancel accepted: the point of no return, decided here, at once.
+            self._dispatching = True
+            self._status.shipment.state = ShipmentState.DISPATCHING
+            self._set_state(OrderState.PROCESSING)  # no longer cancellable
+            workflow.set_current_details("ship running: dispatching")
+            await self._uncancellable(child.signal(ShipmentWorkflow.dispatch))
+        finished, result = await self._until_stopped(child)
+        step.finished_at = workflow.now()
+        if not finished or result is None:
+            step.status = StepStatus.FAILED
+            self._status.shipment.state = ShipmentState.FAILED
+            error = child.exception() if not child.cancelled() else None
+            step.last_error = describe_failure(error) if error else "shipment stopped"
+            if isinstance(error, STEP_FAILURES):
+                raise error
+            raise ApplicationError(step.last_error, type="ShipmentFailed")
+        shipped: ShipmentResult = result
+        self._status.shipment.state = ShipmentState.DISPATCHED
+        self._status.shipment.tracking_number = shipped.tracking_number
+        step.status = StepStatus.COMPLETED
+        self._touch()
+        workflow.logger.info(
+            "order %s: ship completed, tracking %s", self._order_id, shipped.tracking_number
+        )
 
     async def _notify_customer(self) -> None:
         fault = self._fault(StepName.NOTIFY_CUSTOMER)
@@ -347,6 +500,38 @@ class OrderWorkflow:
         if rejection is not None:
             raise ValueError(rejection)
 
+    @workflow.update(name=REVIEW_UPDATE)
+    def review_order(self, request: ReviewRequest) -> OrderStatus:
+        """A person's decision on an order awaiting review (refused unless it awaits one)."""
+        self._review = request
+        review = self._status.review
+        assert review is not None
+        review.decision = request.decision
+        review.reviewer = request.reviewer
+        review.note = request.note
+        review.decided_at = workflow.now()
+        self._touch()
+        workflow.logger.info(
+            "order %s: review %s by %s", self._order_id, request.decision.value, request.reviewer
+        )
+        return self._status
+
+    @review_order.validator
+    def _validate_review(self, request: ReviewRequest) -> None:
+        state = self._status.state
+        if state != OrderState.AWAITING_REVIEW or self._review is not None:
+            raise ValueError(f"order {self._order_id} is not awaiting review (it is {state.value})")
+        if self._cancel_requested:
+            raise ValueError(f"order {self._order_id} is being cancelled")
+
+    @workflow.signal(name=SHIPMENT_PACKED_SIGNAL)
+    def shipment_packed(self) -> None:
+        """From the shipment child: the parcel is packed and waits for the go."""
+        self._packed = True
+        if self._status.shipment is not None:
+            self._status.shipment.state = ShipmentState.PACKED
+        self._touch()
+
     @workflow.signal(name=ATTEMPT_FAILED_SIGNAL)
     def attempt_failed(self, report: AttemptFailure) -> None:
         """From the attempt-tracking interceptor: show retries in the Query while they run."""
@@ -377,9 +562,10 @@ class OrderWorkflow:
         workflow.logger.info("order %s: %s started", self._order_id, name.value)
         handle = start()
         try:
-            await workflow.wait_condition(lambda: handle.done() or self._cancel_requested)
+            await workflow.wait_condition(lambda: handle.done() or self._cancel_arrived())
         except asyncio.CancelledError:  # Temporal's own cancellation
             self._note_temporal_cancel()
+        self._notice_temporal_cancel()
         if self._cancel_requested:
             if not handle.done():
                 handle.cancel()
@@ -407,7 +593,7 @@ class OrderWorkflow:
         self._stop_if_cancel_requested()
         return result
 
-    async def _until_stopped(self, handle: workflow.ActivityHandle[T]) -> tuple[bool, T | None]:
+    async def _until_stopped(self, handle: asyncio.Task[T]) -> tuple[bool, T | None]:
         """Wait until a cancelled step's attempt has stopped; (finished, result).
 
         A Temporal cancel arriving meanwhile cannot cut the wait short (it is noted and the
@@ -426,9 +612,9 @@ class OrderWorkflow:
             return False, None
         return True, handle.result()
 
-    async def _uncancellable(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` (compensation) to its end: a cancel arriving meanwhile is noted, not
-        obeyed. Temporal delivers a workflow's cancellation once, so this cannot loop."""
+    async def _uncancellable(self, work: Awaitable[T]) -> T:
+        """Run ``work`` (compensation, starting the shipment) to its end: a cancel arriving
+        meanwhile is noted, not obeyed. Temporal delivers a workflow's cancellation once."""
         task = asyncio.ensure_future(work)
         while not task.done():
             try:
@@ -436,7 +622,7 @@ class OrderWorkflow:
             except asyncio.CancelledError:
                 if not task.done():
                     self._note_temporal_cancel()
-        task.result()
+        return task.result()
 
     async def _step_delay(self) -> None:
         """The per-order demo delay: a durable timer that a cancel cuts short."""
@@ -446,11 +632,12 @@ class OrderWorkflow:
         try:
             with suppress(TimeoutError):  # the builtin (asyncio) one: the delay simply elapsed
                 await workflow.wait_condition(
-                    lambda: self._cancel_requested,
+                    self._cancel_arrived,
                     timeout=timedelta(seconds=self._request.step_delay),
                 )
         except asyncio.CancelledError:  # Temporal's own cancellation
             self._note_temporal_cancel()
+        self._notice_temporal_cancel()
         self._stop_if_cancel_requested()
 
     def _start(
@@ -492,6 +679,8 @@ class OrderWorkflow:
             return f"order {self._order_id} is already being cancelled"
         if state == OrderState.COMPENSATING:
             return f"order {self._order_id} is failing and being compensated"
+        if self._dispatching:
+            return f"order {self._order_id} has been dispatched"
         return None
 
     def _accept_cancel(self, reason: str) -> None:
@@ -501,8 +690,23 @@ class OrderWorkflow:
         self._touch()
         workflow.logger.info("order %s: cancel accepted: %s", self._order_id, reason)
 
+    def _cancel_arrived(self) -> bool:
+        """A cancel accepted through a message, or Temporal's cancellation not yet noted.
+
+        Every wait of the order includes this, so Temporal's cancellation is noticed even
+        when it did not surface as ``asyncio.CancelledError`` (it can be absorbed by an
+        operation that completed in the same activation)."""
+        return self._cancel_requested or (
+            not self._temporal_cancel_noted and workflow.cancellation_reason() is not None
+        )
+
+    def _notice_temporal_cancel(self) -> None:
+        if not self._temporal_cancel_noted and workflow.cancellation_reason() is not None:
+            self._note_temporal_cancel()
+
     def _note_temporal_cancel(self) -> None:
         """Temporal's cancellation is one more door to the same cancel (if still possible)."""
+        self._temporal_cancel_noted = True
         if self._cancel_rejection() is not None:
             workflow.logger.info(
                 "order %s: cancellation through Temporal noted, too late to cancel", self._order_id

@@ -18,6 +18,9 @@ from orderflow.orders import Orders
 from tests.apiserver import serve
 from tests.conftest import eventually, unique
 
+DEFAULT_ORDER_STEPS_DONE = ["completed", "skipped", "completed", "completed", "completed"]
+"""reserve, review (skipped below the threshold), charge, ship, notify."""
+
 FAST_RETRY = {"initial_interval": 0.1, "backoff_coefficient": 1.0, "maximum_interval": 0.2}
 
 
@@ -126,7 +129,7 @@ async def test_create_runs_the_order_to_completed_with_timeline_and_payments(
     final = await until_final(http, order_id)
     assert final["state"] == OrderState.COMPLETED
     assert Decimal(final["total"]) == Decimal("15.00")
-    assert [step["status"] for step in final["steps"]] == ["completed"] * 3
+    assert [step["status"] for step in final["steps"]] == DEFAULT_ORDER_STEPS_DONE
     assert final["cancellable"] is False
     assert await store.stock(sku) == 8
 
@@ -134,8 +137,12 @@ async def test_create_runs_the_order_to_completed_with_timeline_and_payments(
     assert [(a["step"], a["attempt"], a["outcome"]) for a in timeline["attempts"]] == [
         ("reserve_inventory", 1, "completed"),
         ("charge_payment", 1, "completed"),
+        ("pack_shipment", 1, "completed"),  # the shipment child's attempts are the order's too
+        ("dispatch_shipment", 1, "completed"),
         ("notify_customer", 1, "completed"),
     ]
+    assert final["shipment"]["state"] == "dispatched"
+    assert final["shipment"]["tracking_number"].startswith("TRK-")
     payments = (await http.get(f"/api/orders/{order_id}/payments")).json()
     assert [(p["kind"], Decimal(p["amount"])) for p in payments["entries"]] == [
         ("charge", Decimal("15.00"))
@@ -429,7 +436,7 @@ async def test_a_completed_order_is_readable_while_no_worker_runs(
         response = await http.get(f"/api/orders/{order_id}", timeout=5)
     assert response.status_code == 200, response.text
     assert response.json()["state"] == OrderState.COMPLETED
-    assert [step["status"] for step in response.json()["steps"]] == ["completed"] * 3
+    assert [step["status"] for step in response.json()["steps"]] == DEFAULT_ORDER_STEPS_DONE
 
 
 async def test_app_connects_and_opens_the_store_itself_when_given_none(settings, worker):

@@ -48,11 +48,13 @@ async def test_order_placed_in_the_page_reaches_completed(
     order_id = await place(page)
 
     await expect(page.locator("#detail-state")).to_have_text("COMPLETED", timeout=SLOW)
-    for step in ("reserve_inventory", "charge_payment", "notify_customer"):
+    for step in ("reserve_inventory", "charge_payment", "ship", "notify_customer"):
         await expect(page.locator(f'tr[data-step="{step}"] .step-status')).to_have_text("completed")
+    await expect(page.locator('tr[data-step="review"] .step-status')).to_have_text("skipped")
+    await expect(page.locator("#detail-shipment")).to_contain_text("dispatched (TRK-")
     await expect(page.locator("#detail-total")).to_have_text("12.50 USD")
     await expect(page.locator("#cancel-button")).to_be_disabled()
-    await expect(page.locator("#timeline rect.bar.completed")).to_have_count(3)
+    await expect(page.locator("#timeline rect.bar.completed")).to_have_count(5)
     await expect(page.locator("#payment-list")).to_contain_text("charge 12.50 USD")
     link = await page.locator("#detail-workflow-link").get_attribute("href")
     assert link == (
@@ -92,6 +94,32 @@ async def test_slow_order_is_cancelled_with_the_button(
     assert problems.errors == [] and problems.dialogs == []
 
 
+@pytest.mark.parametrize(("button", "final"), [("approve", "COMPLETED"), ("reject", "CANCELLED")])
+async def test_an_order_awaiting_review_is_approved_or_rejected_with_the_buttons(
+    console_page, problems, console_url, product, store: Store, button: str, final: str
+):
+    page = console_page
+    sku = await product(stock=3, price="640.00")
+    await open_console(page, console_url, sku)
+
+    order_id = await place(page)
+
+    await expect(page.locator("#detail-state")).to_have_text("AWAITING_REVIEW", timeout=SLOW)
+    await expect(page.locator("#review-panel")).to_be_visible()
+    await page.locator("#state-filter").select_option("AWAITING_REVIEW")
+    row = page.locator(f'.order-row[data-order-id="{order_id}"]')
+    await expect(row.locator(".badge")).to_have_text("AWAITING_REVIEW", timeout=SLOW)
+    await page.locator("#reviewer").fill("web reviewer")
+    await page.locator(f"#{button}-button").click()
+
+    await expect(page.locator("#detail-state")).to_have_text(final, timeout=SLOW)
+    await expect(page.locator(f"#{button}-button")).to_be_disabled()
+    await expect(page.locator("#review-decision")).to_contain_text(f"{button}d by web reviewer")
+    await expect(row).to_have_count(0, timeout=SLOW)  # no longer awaiting review: filtered out
+    assert await store.stock(sku) == (2 if final == "COMPLETED" else 3)
+    assert problems.errors == [] and problems.dialogs == []
+
+
 async def test_hostile_customer_name_is_shown_as_text_and_runs_nothing(
     console_page, problems, console_url, product
 ):
@@ -123,7 +151,9 @@ async def test_layout_fits_the_width_without_horizontal_scroll(
         await page.locator("#customer-name").fill("A-very-long-customer-name-" * 4)
         await place(page)
         await expect(page.locator("#detail-state")).to_have_text("COMPLETED", timeout=SLOW)
-        await expect(page.locator("#timeline rect.bar")).to_have_count(3)
+        await expect(page.locator("#timeline rect.bar")).to_have_count(
+            5
+        )  # reserve, charge, pack, dispatch, notify
 
         overflow = await page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"

@@ -21,6 +21,7 @@ from orderflow.models import (
     OrderStatus,
     OrderSummary,
     PaymentLedger,
+    ReviewRequest,
     Timeline,
 )
 
@@ -107,6 +108,22 @@ async def cancel_order(
     afterwards; poll the status until the state is ``CANCELLED``.
     """
     return await orders.cancel(order_id, body.reason if body else "")
+
+
+@router.post(
+    "/{orderId}/review",
+    responses={
+        **_ERRORS,
+        409: {"description": "Order is not awaiting review"},
+        422: {"description": "Invalid decision (approve or reject), reviewer or note"},
+    },
+)
+async def review_order(
+    order_id: OrderIdPath, decision: Annotated[ReviewRequest, Body()], orders: OrdersDep
+) -> OrderStatus:
+    """Approve or reject an order awaiting review (``review_order`` Update); 409 unless the
+    order awaits one. An approved order goes on to the charge, a rejected one is cancelled."""
+    return await orders.review(order_id, decision)
 
 
 @router.get("/{orderId}/timeline", responses=_ERRORS)
