@@ -144,3 +144,23 @@ async def test_local_activity_cancelled_during_its_retry_backoff_compensates(
     await assert_nothing_kept(store, sku, final.workflow_id)
     description = await orders.handle(order_id).describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED  # an Update cancel completes
+
+
+async def test_temporal_cancel_after_dispatch_is_noted_and_the_order_completes(
+    orders, store, order_id, product
+):
+    """Past the point of no return (the parcel left) Temporal's cancellation cannot cancel
+    the order any more: it is noted, the running notification finishes, the order completes
+    with its one charge (it once failed every workflow task from there on)."""
+    sku = await product(stock=10, price="6.00")
+    await orders.place(request(order_id, sku, faults={"notify_customer": {"latency": 2}}))
+    await until_step(orders, order_id, StepName.NOTIFY_CUSTOMER, StepStatus.RUNNING)
+
+    await orders.handle(order_id).cancel()
+    final = await orders.wait(order_id, timeout=30)
+
+    assert final.state == OrderState.COMPLETED
+    assert final.shipment is not None and final.shipment.state == "dispatched"
+    assert await store.net_charged(final.workflow_id) == Decimal("12.00")
+    description = await orders.handle(order_id).describe()
+    assert description.status == WorkflowExecutionStatus.COMPLETED

@@ -375,13 +375,7 @@ class OrderWorkflow:
                 cancellation_type=ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         )
-        try:
-            await workflow.wait_condition(
-                lambda: self._packed or self._cancel_arrived() or child.done()
-            )
-        except asyncio.CancelledError:  # Temporal's own cancellation
-            self._note_temporal_cancel()
-        self._notice_temporal_cancel()
+        await self._until_done_or_cancelled(lambda: self._packed or child.done())
         if self._cancel_requested:
             if not child.done():
                 child.cancel()  # before dispatch: the shipment unpacks
@@ -561,11 +555,7 @@ class OrderWorkflow:
         workflow.set_current_details(f"{name.value} running")
         workflow.logger.info("order %s: %s started", self._order_id, name.value)
         handle = start()
-        try:
-            await workflow.wait_condition(lambda: handle.done() or self._cancel_arrived())
-        except asyncio.CancelledError:  # Temporal's own cancellation
-            self._note_temporal_cancel()
-        self._notice_temporal_cancel()
+        await self._until_done_or_cancelled(handle.done)
         if self._cancel_requested:
             if not handle.done():
                 handle.cancel()
@@ -592,6 +582,17 @@ class OrderWorkflow:
         )
         self._stop_if_cancel_requested()
         return result
+
+    async def _until_done_or_cancelled(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()`` or a cancel is accepted (through any door). Temporal's
+        cancellation arriving when the order can no longer be cancelled (it has been
+        dispatched) is noted and does not cut the wait short."""
+        while not (done() or self._cancel_requested):
+            try:
+                await workflow.wait_condition(lambda: done() or self._cancel_arrived())
+            except asyncio.CancelledError:  # Temporal's own cancellation
+                self._note_temporal_cancel()
+            self._notice_temporal_cancel()
 
     async def _until_stopped(self, handle: asyncio.Task[T]) -> tuple[bool, T | None]:
         """Wait until a cancelled step's attempt has stopped; (finished, result).
