@@ -14,7 +14,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from temporalio.common import SearchAttributeKey
 
 TASK_QUEUE = "orderflow"
@@ -199,7 +206,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class FaultSpec(_Strict):
+def _integral(value: Any) -> Any:
+    """``2.0`` is the integer 2, as JSON Schema counts it; other values are left to the
+    strict check (``2.5``, ``"2"`` and ``true`` are refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_integral)]
+"""An integer field of a client's request."""
+
+
+class _Exact(_Strict):
+    """Also no coercion between types: ``0`` is not ``false`` and ``"5"`` is not ``5``, so
+    what the published JSON schema says is exactly what is accepted. Only for models of
+    JSON-native fields: in strict mode a Python ``str`` is not accepted for an enum."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class FaultSpec(_Exact):
     """Deterministic failure injection for one step (teaching and demo knob).
 
     - ``fail_first_n``: the first N attempts fail with a transient (retryable) error.
@@ -211,15 +238,15 @@ class FaultSpec(_Strict):
       their start-to-close timeout instead of raising.
     """
 
-    fail_first_n: int = Field(0, ge=0, le=20)
+    fail_first_n: Whole = Field(0, ge=0, le=20)
     fail_rate: float = Field(0.0, ge=0.0, le=1.0)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: Whole = Field(0, ge=0, le=2**31 - 1)
     latency: float = Field(0.0, ge=0.0, le=30.0)
     permanent: bool = False
     timeout: bool = False
 
 
-class FaultPlan(_Strict):
+class FaultPlan(_Exact):
     """Per-step fault specs; a step without one runs normally."""
 
     reserve_inventory: FaultSpec | None = None
@@ -242,13 +269,13 @@ MIN_RETRY_INTERVAL = 0.1
 would grow the order's history towards Temporal's limits and load the whole system."""
 
 
-class RetrySettings(_Strict):
+class RetrySettings(_Exact):
     """The activity RetryPolicy of the business steps (defaults sized for demos), bounded."""
 
     initial_interval: float = Field(1.0, ge=MIN_RETRY_INTERVAL, le=60)
     backoff_coefficient: float = Field(2.0, ge=1.0, le=10.0)
     maximum_interval: float = Field(10.0, ge=MIN_RETRY_INTERVAL, le=600)
-    maximum_attempts: int = Field(
+    maximum_attempts: Whole = Field(
         8,
         ge=1,
         le=MAX_ATTEMPTS,
@@ -264,12 +291,16 @@ class RetrySettings(_Strict):
         return self
 
 
-class OrderItem(_Strict):
-    sku: Sku
-    quantity: int = Field(ge=1, le=1000)
+class OrderItem(_Exact):
+    sku: Sku = Field(
+        description="A product of the catalog (GET /api/products lists them); an unknown "
+        "sku is refused with 422.",
+        examples=["espresso-beans"],
+    )
+    quantity: Whole = Field(ge=1, le=1000)
 
 
-class OrderRequest(_Strict):
+class OrderRequest(_Exact):
     """The create payload, and the workflow's input (with ``order_id`` filled in).
 
     Prices are not part of it: they come from the catalog when stock is reserved.

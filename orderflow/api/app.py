@@ -4,26 +4,27 @@
 door. ``orderflow up`` and ``orderflow api`` pass the door of their stack; tests may pass
 nothing, and the app's lifespan then opens a stack of its own from ``settings`` (and closes
 it). Routes live in :mod:`orderflow.api.routes`, one module per resource; this module wires
-them, maps the :class:`~orderflow.errors.OrderError` family to status codes (every error is
-JSON ``{"detail": ...}``) and mounts the console at ``/web/``.
+them with the error contract of :mod:`orderflow.api.responses` (every error is JSON
+``{"detail": ...}``) and the completed schema of :mod:`orderflow.api.openapi`, and mounts the
+console at ``/web/``. ``/docs`` (Swagger UI) is served from the assets the
+``fastapi-offline`` package ships, so the API docs work with no network, like the console.
+There is no ``/redoc``: ReDoc's bundle always fetches its vendor's logo from a remote host.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, status
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from temporalio.service import RPCError, RPCStatusCode
+from fastapi_offline import FastAPIOffline
 
-from orderflow import errors
 from orderflow.api.middleware import (
+    MAX_BODY_BYTES,
     ApiMetrics,
     BodyLimitMiddleware,
     MetricsMiddleware,
@@ -31,33 +32,16 @@ from orderflow.api.middleware import (
     SecurityHeadersMiddleware,
     allowed_hosts,
 )
+from orderflow.api.openapi import contract_openapi, operation_id
+from orderflow.api.responses import add_error_handlers
 from orderflow.api.routes import orders as order_routes
 from orderflow.api.routes import system as system_routes
 from orderflow.config import Settings
 from orderflow.orders import Orders
 from orderflow.tracing import trace_requests
 
-logger = logging.getLogger(__name__)
-
 WEB_DIR = Path(__file__).parent.parent / "web"
-MAX_BODY_BYTES = 64 * 1024
-"""Largest request body accepted (413 above it): a create payload is a few hundred bytes."""
-
-_STATUS_BY_ERROR: dict[type[errors.OrderError], int] = {
-    errors.OrderNotFoundError: status.HTTP_404_NOT_FOUND,
-    errors.OrderConflictError: status.HTTP_409_CONFLICT,
-    errors.NotCancellableError: status.HTTP_409_CONFLICT,
-    errors.NotAwaitingReviewError: status.HTTP_409_CONFLICT,
-    errors.InvalidOrderError: 422,  # Unprocessable Content; its constant's name varies by version
-    errors.TemporalUnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
-    errors.NoWorkerError: status.HTTP_503_SERVICE_UNAVAILABLE,
-}
-_RPC_STATUS = {
-    RPCStatusCode.UNAVAILABLE: status.HTTP_503_SERVICE_UNAVAILABLE,
-    RPCStatusCode.RESOURCE_EXHAUSTED: status.HTTP_503_SERVICE_UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED: status.HTTP_504_GATEWAY_TIMEOUT,
-    RPCStatusCode.CANCELLED: status.HTTP_504_GATEWAY_TIMEOUT,
-}
+__all__ = ["MAX_BODY_BYTES", "create_app"]
 
 
 def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
@@ -75,11 +59,14 @@ def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
             app.state.orders = stack.orders
             yield
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        redoc_url=None,
         title="orderflow",
         summary="Durable order processing on Temporal: orders, cancel, timelines, payments.",
         version="0.1.0",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from a remote host
     )
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
@@ -87,7 +74,8 @@ def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
     app.include_router(order_routes.router)
     app.include_router(system_routes.router)
     _add_web_console(app)
-    _add_error_handlers(app)
+    add_error_handlers(app)
+    app.openapi = contract_openapi(app)  # type: ignore[method-assign]
 
     # Added last = outermost: metrics see every response, including refusals.
     if settings.cors_origins:
@@ -116,38 +104,3 @@ def _add_web_console(app: FastAPI) -> None:
         return RedirectResponse("/web/", status_code=status.HTTP_307_TEMPORARY_REDIRECT)
 
     app.mount("/web", StaticFiles(directory=WEB_DIR, html=True), name="web")
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(errors.OrderError)
-    async def order_error(_request: Request, error: errors.OrderError) -> JSONResponse:
-        code = next(
-            (code for kind, code in _STATUS_BY_ERROR.items() if isinstance(error, kind)),
-            status.HTTP_400_BAD_REQUEST,
-        )
-        return JSONResponse({"detail": str(error)}, status_code=code)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        # Location, message and type of each problem; the offending input is not echoed back.
-        problems = [
-            {"loc": list(item.get("loc", ())), "msg": item.get("msg"), "type": item.get("type")}
-            for item in error.errors()
-        ]
-        return JSONResponse({"detail": problems}, status_code=422)
-
-    @app.exception_handler(RPCError)
-    async def temporal_error(request: Request, error: RPCError) -> JSONResponse:
-        code = _RPC_STATUS.get(error.status, status.HTTP_502_BAD_GATEWAY)
-        logger.warning(
-            "Temporal answered %s to %s %s: %s",
-            error.status.name, request.method, request.url.path, error.message,
-        )  # fmt: skip
-        return JSONResponse(
-            {"detail": f"Temporal error ({error.status.name}): {error.message}"}, status_code=code
-        )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal server error"}, status_code=500)

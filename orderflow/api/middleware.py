@@ -41,6 +41,8 @@ WEB_CSP = (
 )
 
 
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body accepted (413 above it): a create payload is a few hundred bytes."""
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
 """``Sec-Fetch-Site`` values of requests a page of this API (or the user) made itself."""

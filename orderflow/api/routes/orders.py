@@ -7,12 +7,21 @@ Routes only call the :class:`~orderflow.orders.Orders` door; the mapping of its
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from orderflow.api import examples
 from orderflow.api.deps import OrderIdPath, OrdersDep
+from orderflow.api.responses import (
+    NOT_FOUND,
+    TEMPORAL_ERRORS,
+    RefusedOrderBody,
+    Responses,
+    error,
+    invalid,
+)
 from orderflow.models import (
     CreateOrderResponse,
     CustomerId,
@@ -27,18 +36,32 @@ from orderflow.models import (
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such order"},
-    422: {"description": "Invalid id or body"},
-    503: {"description": "Temporal unavailable"},
+_ERRORS: Responses = {
+    **NOT_FOUND,
+    **invalid("The order id (or the body) does not match the schema"),
+    **TEMPORAL_ERRORS,
 }
+"""What every per-order route can answer besides its success (the guards are added to every
+operation by :mod:`orderflow.api.openapi`)."""
+
+CREATE_REFUSALS = (
+    "Refused, nothing started. A list of problems when the body does not match the schema "
+    "(a malformed JSON body included), or when it breaks a rule the schema cannot state: a "
+    "sku listed twice in `items`, `retry.maximum_interval` below `retry.initial_interval`. "
+    "A sentence when the body is well formed but cannot be accepted: a sku that is not in "
+    "the catalog (`unknown product(s): ...`; `GET /api/products` lists the catalog), or a "
+    "`faults` plan while fault injection is disabled (`ORDERFLOW_ALLOW_FAULTS=false`). "
+    "Bounds: 1 to 50 items, quantity 1 to 1000, `step_delay` 0 to 60 s, `retry` at most "
+    "20 attempts and at least 0.1 s apart."
+)
+LOCATION = {"Location": {"description": "The order's status URL", "schema": {"type": "string"}}}
 
 
 class CancelRequest(BaseModel):
     """Optional body of a cancel: why (shown in the order's status)."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field("", max_length=200)
+    reason: str = Field("", max_length=200, examples=["changed my mind"])
 
 
 def status_url(order_id: str) -> str:
@@ -49,14 +72,22 @@ def status_url(order_id: str) -> str:
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "Same order already exists (idempotent repeat)"},
-        409: {"description": "Order id exists with a different body"},
-        422: {"description": "Invalid body, unknown product, or faults disabled"},
+        201: {"description": "Order placed: its workflow has started", "headers": LOCATION},
+        200: {
+            "model": CreateOrderResponse,
+            "description": "The same order already exists (an identical repeat changes nothing)",
+            "headers": LOCATION,
+        },
+        **error(409, "The order id exists with a different body, or an earlier order used it"),
+        **error(422, CREATE_REFUSALS, RefusedOrderBody),
+        **TEMPORAL_ERRORS,
     },
 )
 @router.post("/create", status_code=status.HTTP_201_CREATED, include_in_schema=False)
 async def create_order(
-    request: Annotated[OrderRequest, Body()], response: Response, orders: OrdersDep
+    request: Annotated[OrderRequest, Body(openapi_examples=examples.CREATE_ORDER)],
+    response: Response,
+    orders: OrdersDep,
 ) -> CreateOrderResponse:
     """Start an order workflow; repeating the same body with the same id is a no-op (200)."""
     placed = await orders.place(request)
@@ -71,7 +102,7 @@ async def create_order(
     )
 
 
-@router.get("")
+@router.get("", responses={**invalid("Invalid limit, state or customer_id"), **TEMPORAL_ERRORS})
 async def list_orders(
     orders: OrdersDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -95,12 +126,12 @@ async def get_order(order_id: OrderIdPath, orders: OrdersDep) -> OrderStatus:
 @router.post(
     "/{orderId}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={**_ERRORS, 409: {"description": "Order can no longer be cancelled"}},
+    responses={**_ERRORS, **error(409, "The order can no longer be cancelled")},
 )
 async def cancel_order(
     order_id: OrderIdPath,
     orders: OrdersDep,
-    body: Annotated[CancelRequest | None, Body()] = None,
+    body: Annotated[CancelRequest | None, Body(openapi_examples=examples.CANCEL_ORDER)] = None,
 ) -> OrderStatus:
     """Ask the workflow to cancel (``cancel_order`` Update); 409 when it is too late.
 
@@ -114,12 +145,14 @@ async def cancel_order(
     "/{orderId}/review",
     responses={
         **_ERRORS,
-        409: {"description": "Order is not awaiting review"},
-        422: {"description": "Invalid decision (approve or reject), reviewer or note"},
+        **invalid("The order id, or the decision (approve or reject), reviewer or note"),
+        **error(409, "The order is not awaiting review"),
     },
 )
 async def review_order(
-    order_id: OrderIdPath, decision: Annotated[ReviewRequest, Body()], orders: OrdersDep
+    order_id: OrderIdPath,
+    decision: Annotated[ReviewRequest, Body(openapi_examples=examples.REVIEW_ORDER)],
+    orders: OrdersDep,
 ) -> OrderStatus:
     """Approve or reject an order awaiting review (``review_order`` Update); 409 unless the
     order awaits one. An approved order goes on to the charge, a rejected one is cancelled."""

@@ -10,11 +10,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.service import RPCError
 
 from orderflow.api.deps import OrdersDep, SettingsDep, WorkflowIdPath
 from orderflow.api.middleware import ApiMetrics
+from orderflow.api.responses import TEMPORAL_ERRORS, error, invalid
 from orderflow.errors import OrderNotFoundError
 from orderflow.models import Product, WorkflowDescription
 
@@ -33,13 +34,31 @@ class ConsoleConfig(BaseModel):
     allow_faults: bool
 
 
+class Readiness(BaseModel):
+    """What ``/ready`` answers: ready, or why not (``detail``)."""
+
+    status: str | None = Field(None, description="`ready` when ready.")
+    detail: str | None = Field(None, description="Why not ready.")
+    task_queue: str | None = None
+    pollers: dict[str, list[str]] | None = Field(
+        None, description="Identities of the workflow and activity pollers Temporal saw."
+    )
+
+
 @router.get("/health", tags=["ops"])
 async def health() -> dict[str, str]:
     """Liveness: the process answers HTTP (says nothing about Temporal)."""
     return {"status": "ok"}
 
 
-@router.get("/ready", tags=["ops"], responses={503: {"description": "Not ready"}})
+@router.get(
+    "/ready",
+    tags=["ops"],
+    responses={
+        200: {"model": Readiness, "description": "Temporal answers and a worker polls"},
+        503: {"model": Readiness, "description": "Temporal does not answer, or no worker polls"},
+    },
+)
 async def ready(orders: OrdersDep, settings: SettingsDep) -> JSONResponse:
     """Readiness: Temporal answers AND some worker polls this API's task queue."""
     try:
@@ -57,7 +76,17 @@ async def ready(orders: OrdersDep, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/metrics", tags=["ops"], response_class=Response)
+@router.get(
+    "/metrics",
+    tags=["ops"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(request: Request, orders: OrdersDep) -> Response:
     """Prometheus text: request counts/latency by route, orders by state."""
     api_metrics: ApiMetrics = request.app.state.metrics
@@ -80,14 +109,19 @@ async def console_config(settings: SettingsDep) -> ConsoleConfig:
 
 @router.get("/api/products", tags=["catalog"])
 async def products(orders: OrdersDep) -> list[Product]:
-    """The catalog with current stock (prices are decided here, never by the client)."""
+    """The catalog with current stock (prices are decided here, never by the client): the
+    skus an order's ``items`` may name."""
     return await orders.catalog()
 
 
 @router.get(
     "/api/workflows/{workflowId}/status",
     tags=["workflows"],
-    responses={404: {"description": "No such workflow"}},
+    responses={
+        **error(404, "No such workflow"),
+        **invalid("The workflow id does not match the schema"),
+        **TEMPORAL_ERRORS,
+    },
 )
 async def workflow_status(workflow_id: WorkflowIdPath, orders: OrdersDep) -> WorkflowDescription:
     """Temporal's execution status of any workflow id (describe)."""
