@@ -130,7 +130,7 @@ async def _dev_server(settings: Settings, choice: DevServerChoice, *, ui: bool) 
     deadline = time.monotonic() + REUSE_TIMEOUT
     while is_listening(host, port):
         try:
-            await connect(settings, interceptors=[])
+            await connect(settings, plugins=[])
             return None  # a live server: reuse it
         except TemporalUnavailableError:
             # Likely the server of a killed process, shutting down: wait for it to go away.
