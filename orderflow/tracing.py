@@ -61,7 +61,8 @@ def tracing_available() -> bool:
 def _require_otel(exporter: str) -> None:
     if not tracing_available():
         raise TracingUnavailableError(
-            f"ORDERFLOW_OTEL_EXPORTER={exporter} needs OpenTelemetry: pip install 'orderflow-temporal[otel]'"
+            f"ORDERFLOW_OTEL_EXPORTER={exporter} needs OpenTelemetry: "
+            "pip install 'orderflow-temporal[otel]'"
         )
 
 

@@ -56,7 +56,6 @@ from orderflow.tracing import (
 from orderflow.worker import BackgroundWorker, build_worker
 from tests.conftest import eventually, unique
 
-
 ACTIVITY_STEPS = (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT, StepName.NOTIFY_CUSTOMER)
 """The steps that run as activities (each gets StartActivity/RunActivity spans)."""
 

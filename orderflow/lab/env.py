@@ -41,7 +41,6 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from temporalio.client import Client
 from temporalio.runtime import (
@@ -56,6 +55,7 @@ from temporalio.runtime import (
 from orderflow.config import Settings, get_settings, private_dir, private_file
 from orderflow.connection import connect
 from orderflow.devserver import DevServer
+from orderflow.links import workflow_url
 from orderflow.models import (
     TASK_QUEUE,
     FaultPlan,
@@ -127,6 +127,8 @@ class NotebookEnv:
 
     @property
     def ui_url(self) -> str | None:
+        """Base of the Temporal UI's links (dev server, Codespaces, Temporal Cloud, or
+        ``ORDERFLOW_UI_URL``)."""
         return self.stack.ui_url
 
     @property
@@ -152,11 +154,9 @@ class NotebookEnv:
         )
 
     def workflow_url(self, order_id: str) -> str | None:
-        """Link to the order's workflow in the Temporal UI (None when there is no UI)."""
-        if not self.ui_url:
-            return None
-        namespace = quote(self.settings.namespace, safe="")
-        return f"{self.ui_url}/namespaces/{namespace}/workflows/{order_workflow_id(order_id)}"
+        """Link to the order's workflow in the Temporal UI, wherever that UI is (see
+        :mod:`orderflow.links`); None when this env started its server without the UI."""
+        return workflow_url(self.ui_url, self.settings.namespace, order_workflow_id(order_id))
 
     # --- orders -----------------------------------------------------------------------
 
