@@ -34,9 +34,11 @@ test: venv
 
 # Jupyter refuses to start as root (containers, this kind of dev box) unless told so.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# In a GitHub codespace the browser reaches JupyterLab at its forwarded address (port 8888).
+LAB_ORIGIN := $(if $(CODESPACE_NAME),--ServerApp.allow_origin=https://$(CODESPACE_NAME)-8888.$(GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN),)
 
 lab: venv
-	$(BIN)/jupyter lab $(LAB_ROOT) notebooks/
+	$(BIN)/jupyter lab $(LAB_ROOT) $(LAB_ORIGIN) --port 8888 notebooks/
 
 lint: venv
 	$(BIN)/ruff check .

@@ -110,7 +110,9 @@ async def test_the_api_gives_the_console_the_configured_links(
     async with serve(create_app(cloud, orders=orders)) as url, httpx.AsyncClient() as http:
         body = (await http.get(f"{url}/api/config")).json()
     assert body["temporal_ui_url"] == "https://ui.example.com"
-    assert body["temporal_ui_workflows_url"] == "https://ui.example.com/namespaces/default/workflows"
+    assert (
+        body["temporal_ui_workflows_url"] == "https://ui.example.com/namespaces/default/workflows"
+    )
     remote = settings_for(temporal_address="temporal.internal:7233")
     async with serve(create_app(remote, orders=orders)) as url, httpx.AsyncClient() as http:
         body = (await http.get(f"{url}/api/config")).json()

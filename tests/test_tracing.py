@@ -162,9 +162,7 @@ async def test_one_order_is_one_trace_from_http_request_to_activities(
     assert final.state == OrderState.COMPLETED
 
     # Status queries are traces of their own (each starts at its QueryWorkflow call).
-    spans = [
-        s for s in traced.exporter.get_finished_spans() if not s.name.endswith("Query:status")
-    ]
+    spans = [s for s in traced.exporter.get_finished_spans() if not s.name.endswith("Query:status")]
     request = one(spans, "POST /orders/{order_id}")
     assert request.kind == SpanKind.SERVER and request.parent is None
     assert request.attributes is not None
