@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from temporalio.client import Plugin
     from temporalio.contrib.opentelemetry import ReplaySafeTracerProvider
 
+from orderflow import DISTRIBUTION
+
 logger = logging.getLogger(__name__)
 
 Exporter = Literal["none", "console", "otlp"]
@@ -62,7 +64,7 @@ def _require_otel(exporter: str) -> None:
     if not tracing_available():
         raise TracingUnavailableError(
             f"ORDERFLOW_OTEL_EXPORTER={exporter} needs OpenTelemetry: "
-            "pip install 'orderflow-temporal[otel]'"
+            f"pip install '{DISTRIBUTION}[otel]'"
         )
 
 

@@ -30,6 +30,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from typer.main import get_command
 
+from orderflow import DISTRIBUTION
 from orderflow.cli import app
 from orderflow.config import Settings
 from orderflow.devserver import temporal_binary
@@ -313,6 +314,19 @@ def test_dockerfile_builds_the_app_with_postgres() -> None:
     assert match and "postgres" in match.group(1).split(","), installs
     assert instructions.get("USER") and instructions["USER"][-1] != "root"
     assert "8081" in instructions["EXPOSE"][0].split()
+
+
+def test_the_distribution_name_is_ours_and_the_import_name_orderflow() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # `orderflow` on PyPI is an unrelated project: `pip install orderflow` must never be advised.
+    assert project["name"] == DISTRIBUTION != "orderflow"
+    assert project["license"] == "MIT", "an SPDX expression, not the deprecated table"
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    setuptools = next(Requirement(r) for r in build["requires"] if r.startswith("setuptools"))
+    assert not setuptools.specifier.contains("76.9"), "SPDX license strings need setuptools 77"
+    advice = re.compile(r"pip install ['\"]?orderflow(\[|['\"\s]|$)")
+    for path in [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("orderflow/**/*.py")]:
+        assert not advice.search(path.read_text()), f"{path} advises installing `orderflow`"
 
 
 def test_dockerfile_entry_point_is_the_cli() -> None:
