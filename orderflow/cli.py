@@ -178,7 +178,7 @@ def up(
         out.print(f"worker               polling task queue [bold]{escape(settings.task_queue)}[/]")
         if stack.api is not None:
             base = stack.api.url
-            out.print(f"HTTP API             [bold]{base}/api/orders[/]  (docs: {base}/docs)")
+            out.print(f"HTTP API             [bold]{base}/api/orders[/] (OpenAPI: /docs)")
             out.print(f"web console          [bold]{base}/web/[/]")
         out.print("Ctrl-C stops everything.")
 
