@@ -12,6 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md* ./
 COPY orderflow ./orderflow
+# Installs the orderflow-temporal distribution (import name orderflow) with its extras.
 RUN pip install ".[postgres,otel]" \
     && useradd --create-home --uid 10001 orderflow \
     && mkdir -p /data && chown orderflow /data

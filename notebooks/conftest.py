@@ -30,6 +30,8 @@ collect_ignore_glob = ["solutions/*"]
 
 SANITIZE_FILE = Path(__file__).with_name("nbval_sanitize.cfg")
 _ENV_VARS = ("TEMPORAL_ADDRESS", "ORDERFLOW_UI_PORT", "ORDERFLOW_DATA_DIR", "TEMPORAL_PROFILE")
+_LINK_VARS = ("ORDERFLOW_UI_URL", "CODESPACE_NAME", "GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN")
+"""Unset for the kernels: committed outputs show the dev server's own UI links."""
 _data_dirs: list[str] = []
 
 
@@ -52,13 +54,14 @@ def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     if not starting_kernel:
         yield
         return
-    saved = {name: os.environ.get(name) for name in _ENV_VARS}
+    saved = {name: os.environ.get(name) for name in (*_ENV_VARS, *_LINK_VARS)}
     data_dir = tempfile.mkdtemp(prefix=f"orderflow-{item.path.stem}-")
     _data_dirs.append(data_dir)
     os.environ["TEMPORAL_ADDRESS"] = f"127.0.0.1:{free_port()}"
     os.environ["ORDERFLOW_UI_PORT"] = str(free_port())
     os.environ["ORDERFLOW_DATA_DIR"] = data_dir
-    os.environ.pop("TEMPORAL_PROFILE", None)
+    for name in ("TEMPORAL_PROFILE", *_LINK_VARS):
+        os.environ.pop(name, None)
     try:
         yield  # nbval starts the kernel here; it copies os.environ
     finally:

@@ -30,7 +30,8 @@ def regenerate(path: Path) -> None:
             "TEMPORAL_ADDRESS": TEMPORAL_ADDRESS,
             "ORDERFLOW_UI_PORT": UI_PORT,
         }
-        env.pop("TEMPORAL_PROFILE", None)
+        for name in ("TEMPORAL_PROFILE", "ORDERFLOW_UI_URL", "CODESPACE_NAME"):
+            env.pop(name, None)  # outputs show the dev server's own UI links
         subprocess.run(
             [
                 sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook",

@@ -32,6 +32,7 @@ from rich.table import Table
 from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServerError
 from orderflow.errors import OrderError
+from orderflow.links import order_url, temporal_ui_url
 from orderflow.models import (
     FINAL_STATES,
     OrderRequest,
@@ -43,6 +44,7 @@ from orderflow.models import (
 from orderflow.orders import Orders
 from orderflow.stack import Stack, open_stack, stop_event
 from orderflow.tracing import shutdown_tracing
+from orderflow.watch import watch_order
 
 T = TypeVar("T")
 
@@ -183,7 +185,7 @@ def up(
         out.print(f"worker               polling task queue [bold]{escape(settings.task_queue)}[/]")
         if stack.api is not None:
             base = stack.api.url
-            out.print(f"HTTP API             [bold]{base}/api/orders[/]  (docs: {base}/docs)")
+            out.print(f"HTTP API             [bold]{base}/api/orders[/] (OpenAPI: /docs)")
             out.print(f"web console          [bold]{base}/web/[/]")
         out.print("Ctrl-C stops everything.")
 
@@ -215,7 +217,7 @@ def devserver(
         raise CliError(f"a Temporal server already listens on {server.address}")
     out.print(f"Temporal dev server on [bold]{server.address}[/]")
     if server.ui_url:
-        out.print(f"Temporal UI        on [bold]{server.ui_url}[/]")
+        out.print(f"Temporal UI        on [bold]{temporal_ui_url(settings)}[/]")
     try:
         assert server.process is not None
         server.process.wait()
@@ -325,7 +327,12 @@ def order_create(
 
     async def create(orders: Orders) -> tuple[Any, OrderStatus | None]:
         placed = await orders.place(request)
-        return placed, (await orders.wait(placed.order_id) if wait else None)
+        if not wait:
+            return placed, None
+        if as_json:
+            return placed, await orders.wait(placed.order_id)
+        _print_placed(placed)  # then the steps live, until the order is final
+        return placed, await watch_order(orders, placed.order_id, out)
 
     placed, final = _with_orders(settings, create)
     if as_json:
@@ -338,25 +345,43 @@ def order_create(
             }
         )
     else:
-        verb = "created" if placed.created else "already exists (same request)"
-        order, workflow = escape(placed.order_id), escape(placed.workflow_id)
-        out.print(f"order [bold]{order}[/] {verb}, workflow {workflow}")
+        if not wait:
+            _print_placed(placed)
         if final:
             _print_status(final)
+
+
+def _print_placed(placed: Any) -> None:
+    verb = "created" if placed.created else "already exists (same request)"
+    order, workflow = escape(placed.order_id), escape(placed.workflow_id)
+    out.print(f"order [bold]{order}[/] {verb}, workflow {workflow}")
 
 
 @order_app.command("status")
 def order_status(
     ctx: typer.Context,
     order_id: Annotated[str, typer.Argument(help="The order id.")],
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow the steps live until the order is final.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show an order's state and steps."""
-    status = _with_orders(_settings(ctx), lambda orders: orders.status(order_id))
+    """Show an order's state and steps (and its page in the Temporal UI)."""
+    settings = _settings(ctx)
+
+    async def look(orders: Orders) -> OrderStatus:
+        if not watch:
+            return await orders.status(order_id)
+        return await (orders.wait(order_id) if as_json else watch_order(orders, order_id, out))
+
+    status = _with_orders(settings, look)
     if as_json:
         _echo_json(status.model_dump(mode="json"))
     else:
         _print_status(status)
+        link = order_url(settings, status.workflow_id)
+        if link:
+            out.print(f"Temporal UI: {link}", markup=False, highlight=False, soft_wrap=True)
 
 
 @order_app.command("cancel")

@@ -17,6 +17,7 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     ui_port: int = 8080
+    ui_url: str | None = None
+    """Base of every Temporal UI link; unset: derived (dev server, Codespaces, Temporal Cloud),
+    see :mod:`orderflow.links`."""
     allow_faults: bool = True
     cors_origins: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -157,6 +161,16 @@ class Settings(BaseSettings):
         shown["temporal_tls"] = bool(connect.get("tls"))
         shown["temporal_api_key"] = "***" if connect.get("api_key") else None
         return shown
+
+    @field_validator("ui_url")
+    @classmethod
+    def _ui_url_is_a_web_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://temporal.example.com")
+        return value.rstrip("/")
 
 
 def _mask_url_password(url: str) -> str:

@@ -24,7 +24,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, Plugin
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from orderflow.config import Settings
 from orderflow.errors import OrderNotFoundError, TemporalUnavailableError
 from orderflow.models import SEARCH_ATTRIBUTE_KEYS
-from orderflow.tracing import temporal_interceptors
+from orderflow.tracing import temporal_plugins
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +47,18 @@ async def connect(
     settings: Settings,
     *,
     runtime: Runtime | None = None,
-    interceptors: Sequence[Any] | None = None,
+    interceptors: Sequence[Any] = (),
+    plugins: Sequence[Plugin] | None = None,
     wait: float = 0.0,
 ) -> Client:
     """A client with the pydantic data converter and the settings' address, namespace, TLS.
 
     ``wait`` seconds: keep trying while Temporal does not answer (one log line says so),
-    then raise :class:`TemporalUnavailableError`. Unless ``interceptors`` are given, tracing
-    follows ``settings.otel_exporter`` (workers built from this client inherit it).
+    then raise :class:`TemporalUnavailableError`. Unless ``plugins`` are given, tracing
+    follows ``settings.otel_exporter`` (workers built from this client inherit the plugin).
     """
-    if interceptors is None:
-        interceptors = temporal_interceptors(settings.otel_exporter)
+    if plugins is None:
+        plugins = temporal_plugins(settings.otel_exporter)
     deadline = time.monotonic() + wait
     pauses = iter(RETRY_EVERY)
     announced = False
@@ -68,6 +69,7 @@ async def connect(
                 data_converter=pydantic_data_converter,
                 runtime=runtime,
                 interceptors=interceptors,
+                plugins=plugins,
             )
         except RuntimeError as error:  # the core SDK reports connection failures this way
             reason = short_reason(error)

@@ -32,6 +32,7 @@ from orderflow.config import Settings
 from orderflow.connection import connect, ensure_search_attributes, metrics_runtime
 from orderflow.devserver import DevServer, for_settings, free_port, is_listening, split_address
 from orderflow.errors import TemporalUnavailableError
+from orderflow.links import temporal_ui_url
 from orderflow.orders import Orders
 from orderflow.schedules import ensure_reconcile_schedule
 from orderflow.store import Store
@@ -62,7 +63,11 @@ class Stack:
 
     @property
     def ui_url(self) -> str | None:
-        return self.server.ui_url if self.server is not None else None
+        """Base of Temporal UI links (:func:`orderflow.links.temporal_ui_url`); None when this
+        stack started its dev server without the UI."""
+        if self.server is not None and not self.server.ui_port:
+            return None
+        return temporal_ui_url(self.settings)
 
 
 @asynccontextmanager
@@ -92,6 +97,9 @@ async def open_stack(
             exits.push_async_callback(server.astop)
         if isinstance(devserver, DevServer):
             settings = settings.model_copy(update={"temporal_address": devserver.address})
+        if server is not None and server.ui_port and server.ui_port != settings.ui_port:
+            # 8080 was taken, so the UI is elsewhere: every link (API, CLI) must say so.
+            settings = settings.model_copy(update={"ui_port": server.ui_port})
         client = await connect(
             settings,
             runtime=runtime or metrics_runtime(settings.worker_metrics_port),
@@ -130,7 +138,7 @@ async def _dev_server(settings: Settings, choice: DevServerChoice, *, ui: bool) 
     deadline = time.monotonic() + REUSE_TIMEOUT
     while is_listening(host, port):
         try:
-            await connect(settings, interceptors=[])
+            await connect(settings, plugins=[])
             return None  # a live server: reuse it
         except TemporalUnavailableError:
             # Likely the server of a killed process, shutting down: wait for it to go away.

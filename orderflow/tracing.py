@@ -3,15 +3,19 @@
 Off by default. ``ORDERFLOW_OTEL_EXPORTER=console`` prints finished spans, ``otlp`` sends
 them to an OpenTelemetry collector (endpoint and headers from the standard
 ``OTEL_EXPORTER_OTLP_*`` variables, service name from ``OTEL_SERVICE_NAME``). Needs the
-``otel`` extra (``pip install 'orderflow[otel]'``); without it the package works as before
-and only asking for an exporter is an error.
+``otel`` extra (``pip install 'orderflow-temporal[otel]'``); without it the package works
+as before and only asking for an exporter is an error.
 
-Temporal's own ``TracingInterceptor`` does the work on the client and in the worker: it
-opens ``StartWorkflow``/``RunWorkflow``/``StartActivity``/``RunActivity`` spans and carries
-the trace context in Temporal headers, so a span begun in the API process continues in
-whichever worker process runs the order. In front of that, each HTTP request of the API
-is a server span (FastAPI's native tracing where available, else ``TracingMiddleware``), so
-the whole tree has one root.
+Temporal's own ``OpenTelemetryPlugin`` (``temporalio.contrib.opentelemetry``, the approach
+the SDK recommends over the older ``TracingInterceptor``) does the work on the client and in
+the worker: registered on the client, it is inherited by every worker built from that
+client; it opens ``StartWorkflow``/``RunWorkflow``/``StartActivity``/``RunActivity`` spans
+and carries the trace context in Temporal headers, so a span begun in the API process
+continues in whichever worker process runs the order. Workflow spans last as long as the
+workflow ran and are exported when it ends; they stay correct across replays because the
+global tracer provider is the SDK's replay-safe one (``create_tracer_provider``). In front
+of that, each HTTP request of the API is a server span (FastAPI's native tracing where
+available, else ``TracingMiddleware``), so the whole tree has one root.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import TracerProvider as ApiTracerProvider
+    from temporalio.client import Plugin
+    from temporalio.contrib.opentelemetry import ReplaySafeTracerProvider
+
+from orderflow import DISTRIBUTION
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +63,8 @@ def tracing_available() -> bool:
 def _require_otel(exporter: str) -> None:
     if not tracing_available():
         raise TracingUnavailableError(
-            f"ORDERFLOW_OTEL_EXPORTER={exporter} needs OpenTelemetry: pip install 'orderflow[otel]'"
+            f"ORDERFLOW_OTEL_EXPORTER={exporter} needs OpenTelemetry: "
+            f"pip install '{DISTRIBUTION}[otel]'"
         )
 
 
@@ -74,36 +82,51 @@ def span_exporter(exporter: str) -> SpanExporter:
     return OTLPSpanExporter()  # endpoint/headers: OTEL_EXPORTER_OTLP_* env vars
 
 
-def make_tracer_provider(exporter: SpanExporter, *, batch: bool = True) -> TracerProvider:
-    """A TracerProvider sending spans to ``exporter`` (batched unless told otherwise)."""
+def make_tracer_provider(exporter: SpanExporter, *, batch: bool = True) -> ReplaySafeTracerProvider:
+    """A replay-safe TracerProvider sending spans to ``exporter`` (batched unless told
+    otherwise). Temporal's plugin requires this kind as the global provider: its span ids
+    are deterministic and spans are not ended again while a workflow replays."""
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from temporalio.contrib.opentelemetry import create_tracer_provider
 
     # Resource.create() reads OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; without them
     # the SDK says "unknown_service", which we replace by our own name.
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
-    provider = TracerProvider(resource=resource)
+    provider = create_tracer_provider(resource=resource)
     processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)
     return provider
 
 
-_installed: TracerProvider | None = None
+_installed: ReplaySafeTracerProvider | None = None
 
 
-def configure_tracing(exporter: str) -> TracerProvider | None:
+def install_tracer_provider(provider: ReplaySafeTracerProvider) -> None:
+    """Make ``provider`` the process's global TracerProvider (OpenTelemetry allows this
+    once per process): Temporal's plugin and FastAPI's request spans both use the global."""
+    from opentelemetry import trace
+
+    trace.set_tracer_provider(provider)
+    if trace.get_tracer_provider() is not provider:
+        raise TracingUnavailableError(
+            "another OpenTelemetry TracerProvider is already installed in this process; "
+            "Temporal's tracing plugin needs the one from "
+            "temporalio.contrib.opentelemetry.create_tracer_provider()"
+        )
+
+
+def configure_tracing(exporter: str) -> ReplaySafeTracerProvider | None:
     """Install the global TracerProvider for ``exporter`` once per process; None if off."""
     global _installed
     if exporter == "none":
         return None
     if _installed is None:
-        from opentelemetry import trace
-
-        _installed = make_tracer_provider(span_exporter(exporter))
-        trace.set_tracer_provider(_installed)
+        provider = make_tracer_provider(span_exporter(exporter))
+        install_tracer_provider(provider)
+        _installed = provider
         logger.info("OpenTelemetry tracing on, exporting to %s", exporter)
     return _installed
 
@@ -117,19 +140,24 @@ def shutdown_tracing() -> None:
         _installed = None
 
 
-def temporal_interceptors(
-    exporter: str, *, tracer_provider: ApiTracerProvider | None = None
-) -> list[Any]:
-    """Client interceptors for ``Client.connect``: Temporal's ``TracingInterceptor`` when
-    tracing is on (workers built from that client inherit it), else nothing."""
-    if exporter == "none" and tracer_provider is None:
+def temporal_plugin() -> Plugin:
+    """Temporal's OpenTelemetry plugin, with its ``StartWorkflow``/``RunWorkflow``/
+    ``StartActivity``/``RunActivity`` spans. It traces through the *global* provider, which
+    must come from :func:`make_tracer_provider` (see :func:`install_tracer_provider`)."""
+    from temporalio.contrib.opentelemetry import OpenTelemetryPlugin
+
+    return OpenTelemetryPlugin(add_temporal_spans=True)
+
+
+def temporal_plugins(exporter: str) -> list[Plugin]:
+    """Client plugins for ``Client.connect``: Temporal's OpenTelemetry plugin when tracing is
+    on (workers built from that client inherit it; never add it to a worker as well),
+    else nothing."""
+    if exporter == "none":
         return []
     _require_otel(exporter)
-    from temporalio.contrib.opentelemetry import TracingInterceptor
-
-    provider = tracer_provider or configure_tracing(exporter)
-    tracer = provider.get_tracer(TRACER_NAME) if provider is not None else None
-    return [TracingInterceptor(tracer)]
+    configure_tracing(exporter)
+    return [temporal_plugin()]
 
 
 def fastapi_traces_requests() -> bool:

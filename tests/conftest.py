@@ -31,6 +31,23 @@ T = TypeVar("T")
 TEST_TASK_QUEUE = "orderflow-tests"
 
 
+LINK_ENVIRONMENT = (
+    "ORDERFLOW_UI_URL",
+    "CODESPACE_NAME",
+    "GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN",
+)
+"""What changes where Temporal UI links point (``orderflow.links``); the suite expects the
+dev server's own UI, wherever it runs (a codespace included)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _links_to_the_dev_server_ui() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name in LINK_ENVIRONMENT:
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("orderflow-data")

@@ -286,3 +286,26 @@ async def test_cancel_by_signal_from_the_console(console, orders, order_id, prod
     assert console.message_text == f"Cancel signal sent to order {order_id}."
     final = await orders.wait(order_id)
     assert final.state == OrderState.CANCELLED
+
+
+async def test_status_panel_links_the_order_into_the_temporal_ui(orders, order_id, product):
+    sku = await product(stock=2)
+    linked = OrderConsole(orders, refresh_every=None, ui_url="https://cloud.temporal.io")
+    plain = OrderConsole(orders, refresh_every=None)
+    try:
+        for console in (linked, plain):
+            await console.start()
+        placed = order_id
+        linked.product.options = [(sku, sku)]
+        linked.product.value = sku
+        linked.order_id.value = placed
+        assert await click(linked, linked.create_button) == placed
+        await orders.wait(placed)
+        await linked.refresh()
+        await plain.refresh(select=placed)
+        href = f"https://cloud.temporal.io/namespaces/default/workflows/{order_workflow_id(placed)}"
+        assert f'href="{href}"' in linked.status_panel.value
+        assert placed in plain.status_panel.value and "Temporal UI" not in plain.status_panel.value
+    finally:
+        for console in (linked, plain):
+            await console.close()

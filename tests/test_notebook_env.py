@@ -48,6 +48,7 @@ async def test_start_twice_is_one_env_and_stop_leaves_no_process(tmp_path):
         again = await notebook.start(settings, ui=False)
         assert again is env and notebook.current() is env
         assert env.owns_server and env.server is not None and env.worker.running
+        assert env.ui_url is None and env.workflow_url("any") is None  # started without UI
         pid = env.server.process.pid if env.server.process else -1
 
         await env.restock("nb-env-mug", 3)
@@ -76,10 +77,15 @@ async def test_reuses_a_running_server_and_leaves_it_alone(dev_server: DevServer
     )
     env = await notebook.start(settings, ui=False)
     try:
-        assert not env.owns_server and env.ui_url is None
+        assert not env.owns_server
+        # A reused local server is taken to serve its UI on ORDERFLOW_UI_PORT (links.py).
+        assert env.ui_url == f"http://127.0.0.1:{settings.ui_port}"
         assert "already running" in repr(env)
         await env.restock("nb-reuse-mug", 2)
         order_id = await env.place_order("nb-reuse-mug", step_delay=0.3)
+        assert env.workflow_url(order_id) == (
+            f"http://127.0.0.1:{settings.ui_port}/namespaces/default/workflows/order-{order_id}"
+        )
         await env.wait_for_step(order_id, "reserve_inventory")
         await env.stop_worker()
         assert not env.worker.running

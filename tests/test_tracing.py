@@ -1,8 +1,10 @@
 """Tracing: one order placed over real HTTP yields one trace from the request to each activity.
 
 An in-memory span exporter collects what the real pieces emit: a uvicorn server wrapped by
-``instrument_app``, a client and a worker with Temporal's ``TracingInterceptor`` (through
-``orderflow.tracing``), the session dev server and store.
+``instrument_app``, a client and a worker with Temporal's ``OpenTelemetryPlugin`` (through
+``orderflow.tracing``), the session dev server and store. The plugin traces through the
+process's global TracerProvider, which OpenTelemetry lets a process set once: this module
+installs one (replay-safe, exporting to memory) for the whole test session.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import pytest
 pytest.importorskip("opentelemetry.sdk.trace", reason="needs the otel extra")
 
 import uvicorn
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
@@ -33,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import ReplaySafeTracerProvider
 
 from orderflow.config import Settings
 from orderflow.connection import connect
@@ -43,10 +46,12 @@ from orderflow.store import Store
 from orderflow.tracing import (
     EXPORTERS,
     TracingMiddleware,
+    install_tracer_provider,
     instrument_app,
     make_tracer_provider,
     span_exporter,
-    temporal_interceptors,
+    temporal_plugin,
+    temporal_plugins,
 )
 from orderflow.worker import BackgroundWorker, build_worker
 from tests.conftest import eventually, unique
@@ -57,19 +62,31 @@ ORDER_ACTIVITIES = (StepName.RESERVE_INVENTORY, StepName.CHARGE_PAYMENT, StepNam
 
 @dataclass
 class Traced:
-    provider: TracerProvider
+    provider: ReplaySafeTracerProvider
     exporter: InMemorySpanExporter
     client: Client
     task_queue: str
 
 
+_GLOBAL: tuple[ReplaySafeTracerProvider, InMemorySpanExporter] | None = None
+
+
+def global_provider() -> tuple[ReplaySafeTracerProvider, InMemorySpanExporter]:
+    """The session's global provider (installed on first use; OpenTelemetry allows one)."""
+    global _GLOBAL
+    if _GLOBAL is None:
+        exporter = InMemorySpanExporter()
+        provider = make_tracer_provider(exporter, batch=False)
+        install_tracer_provider(provider)
+        _GLOBAL = provider, exporter
+    return _GLOBAL
+
+
 @pytest.fixture
 async def traced(settings: Settings, store: Store) -> AsyncIterator[Traced]:
-    exporter = InMemorySpanExporter()
-    provider = make_tracer_provider(exporter, batch=False)
-    client = await connect(
-        settings, interceptors=temporal_interceptors("none", tracer_provider=provider)
-    )
+    provider, exporter = global_provider()
+    exporter.clear()
+    client = await connect(settings, plugins=[temporal_plugin()])
     task_queue = unique("traced")
     worker_settings = Settings(task_queue=task_queue)
     worker = BackgroundWorker(lambda: build_worker(client, store, worker_settings)).start()
@@ -77,7 +94,7 @@ async def traced(settings: Settings, store: Store) -> AsyncIterator[Traced]:
         yield Traced(provider, exporter, client, task_queue)
     finally:
         await worker.stop()
-        provider.shutdown()
+        exporter.clear()
 
 
 @pytest.fixture
@@ -144,36 +161,38 @@ async def test_one_order_is_one_trace_from_http_request_to_activities(
     final = await Orders(traced.client, store, task_queue=traced.task_queue).wait(order_id, 20)
     assert final.state == OrderState.COMPLETED
 
-    spans = [s for s in traced.exporter.get_finished_spans() if s.name != "HandleQuery:status"]
+    # Status queries are traces of their own (each starts at its QueryWorkflow call).
+    spans = [s for s in traced.exporter.get_finished_spans() if not s.name.endswith("Query:status")]
     request = one(spans, "POST /orders/{order_id}")
     assert request.kind == SpanKind.SERVER and request.parent is None
     assert request.attributes is not None
     assert request.attributes["http.response.status_code"] == 201
     assert request.attributes["url.path"] == f"/orders/{order_id}"
 
-    # TracingInterceptor's workflow-side spans are zero-length markers parented to the
-    # StartWorkflow span (a workflow may replay on any worker); activity executions nest
-    # under the StartActivity span that scheduled them.
+    # The plugin's workflow span lasts as long as the workflow ran and is the parent of
+    # every activity it scheduled; each execution nests under the StartActivity span.
     start = one(spans, f"StartWorkflow:{WORKFLOW_TYPE}")
     assert parent_of(start) == request.context.span_id
     run = one(spans, f"RunWorkflow:{WORKFLOW_TYPE}")
-    complete = one(spans, f"CompleteWorkflow:{WORKFLOW_TYPE}")
-    assert parent_of(run) == parent_of(complete) == start.context.span_id
+    assert parent_of(run) == start.context.span_id
     scheduled = []
     for step in ORDER_ACTIVITIES:
         start_activity = one(spans, f"StartActivity:{step.value}")
         run_activity = one(spans, f"RunActivity:{step.value}")
-        assert parent_of(start_activity) == start.context.span_id, step
+        assert parent_of(start_activity) == run.context.span_id, step
         assert parent_of(run_activity) == start_activity.context.span_id, step
         assert run_activity.kind == SpanKind.SERVER and start_activity.kind == SpanKind.CLIENT
+        assert (run.start_time or 0) <= (run_activity.start_time or 0), step
+        assert (run_activity.end_time or 0) <= (run.end_time or 0), step
         scheduled.append(start_activity.start_time or 0)
     # The steps ran in the story's order, inside the request's trace; the shipment (a child
     # workflow) ran its activities between the charge and the notification.
     assert scheduled == sorted(scheduled)
     for step in ShipmentActivity:
-        assert one(spans, f"RunActivity:{step.value}").kind == SpanKind.SERVER
-    assert (run.start_time or 0) <= scheduled[0] <= (complete.start_time or 0)
-    # Every span of the order (signals and queries included) belongs to the request's trace.
+        shipped = one(spans, f"RunActivity:{step.value}")
+        assert shipped.kind == SpanKind.SERVER
+        assert (run.start_time or 0) <= (shipped.start_time or 0) <= (run.end_time or 0), step
+    # Every span of the order (the shipment's included) belongs to the request's trace.
     assert {s.context.trace_id for s in spans} == {request.context.trace_id}
 
 
@@ -198,7 +217,7 @@ async def test_incoming_traceparent_is_continued(traced: Traced) -> None:
 
 def test_tracing_off_by_default_and_exporters_by_setting() -> None:
     assert Settings(_env_file=None).otel_exporter == "none"  # type: ignore[call-arg]
-    assert temporal_interceptors("none") == []
+    assert temporal_plugins("none") == []
     assert type(span_exporter("console")).__name__ == "ConsoleSpanExporter"
     assert type(span_exporter("otlp")).__name__ == "OTLPSpanExporter"
     assert EXPORTERS == ("none", "console", "otlp")

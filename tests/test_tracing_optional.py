@@ -22,12 +22,12 @@ WITHOUT_OTEL = textwrap.dedent(
     from orderflow.config import Settings
 
     assert not tracing.tracing_available()
-    assert tracing.temporal_interceptors(Settings(_env_file=None).otel_exporter) == []
+    assert tracing.temporal_plugins(Settings(_env_file=None).otel_exporter) == []
     app = object()
     assert tracing.instrument_app(app) is app
     tracing.shutdown_tracing()
     try:
-        tracing.temporal_interceptors("otlp")
+        tracing.temporal_plugins("otlp")
     except tracing.TracingUnavailableError as error:
         print("refused:", error)
     assert "opentelemetry" not in sys.modules
@@ -41,4 +41,4 @@ def test_package_works_without_opentelemetry() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "refused: ORDERFLOW_OTEL_EXPORTER=otlp needs OpenTelemetry" in done.stdout
-    assert "pip install 'orderflow[otel]'" in done.stdout
+    assert "pip install 'orderflow-temporal[otel]'" in done.stdout

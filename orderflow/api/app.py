@@ -31,6 +31,7 @@ from orderflow.api.middleware import (
     RequestGuardMiddleware,
     SecurityHeadersMiddleware,
     allowed_hosts,
+    codespace_names,
 )
 from orderflow.api.openapi import contract_openapi, operation_id
 from orderflow.api.responses import add_error_handlers
@@ -86,10 +87,11 @@ def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
             allow_headers=["content-type"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    forwarded_hosts, forwarded_origins = codespace_names(settings.api_port)
     app.add_middleware(
         RequestGuardMiddleware,
-        hosts=allowed_hosts(settings.api_host, settings.allowed_hosts),
-        origins=frozenset(settings.cors_origins),
+        hosts=allowed_hosts(settings.api_host, settings.allowed_hosts) | forwarded_hosts,
+        origins=frozenset(settings.cors_origins) | forwarded_origins,
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

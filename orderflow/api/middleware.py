@@ -22,6 +22,7 @@ import asyncio
 import json
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderflow.config import LOCAL_HOSTS, is_local_host
+from orderflow.links import codespace_url
 from orderflow.models import OrderState
 from orderflow.orders import Orders
 
@@ -115,6 +117,23 @@ def allowed_hosts(bind_host: str, extra: list[str]) -> frozenset[str]:
     elif not is_local_host(bind_host):
         names.add(hostname(bind_host).lower() or bind_host.lower())
     return frozenset(names)
+
+
+def codespace_names(
+    port: int, environ: Mapping[str, str] | None = None
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Extra (host names, origins) the guard accepts inside a GitHub codespace.
+
+    There the browser reaches the API at its forwarded address
+    (``https://<codespace>-8081.app.github.dev``), and the forwarding proxy may rewrite
+    ``Origin`` (and ``Host``) to ``localhost:8081``. Either way the page is this API's own
+    console, so both spellings are accepted; outside a codespace nothing is added.
+    """
+    url = codespace_url(port, environ)
+    if url is None:
+        return frozenset(), frozenset()
+    local = {f"http://localhost:{port}", f"http://127.0.0.1:{port}"}
+    return frozenset({urlsplit(url).hostname or ""}), frozenset({url, *local})
 
 
 class SecurityHeadersMiddleware:

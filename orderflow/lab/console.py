@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from orderflow.errors import OrderError
+from orderflow.links import workflow_url
 from orderflow.models import (
     FaultPlan,
     OrderRequest,
@@ -82,9 +83,12 @@ class OrderConsole:
         orders: Orders,
         *,
         refresh_every: float | None = REFRESH_EVERY,
+        ui_url: str | None = None,
     ) -> None:
         self.orders = orders
         self.refresh_every = refresh_every
+        self.ui_url = ui_url
+        """Base of Temporal UI links (:mod:`orderflow.links`); None: no links."""
         self.selected_status: OrderStatus | None = None
         self.last_task: asyncio.Task[Any] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -103,7 +107,7 @@ class OrderConsole:
         cls, env: NotebookEnv, *, refresh_every: float | None = REFRESH_EVERY
     ) -> OrderConsole:
         """A console on the notebook env's client, store and task queue, ready to show."""
-        console = cls(env.orders, refresh_every=refresh_every)
+        console = cls(env.orders, refresh_every=refresh_every, ui_url=env.ui_url)
         await console.start()
         return console
 
@@ -383,7 +387,8 @@ class OrderConsole:
         if order_id != self.selected:
             return  # the selection changed while we waited; that refresh will follow
         self.selected_status = status
-        self.status_panel.value = status_html(status)
+        link = workflow_url(self.ui_url, self.orders.client.namespace, status.workflow_id)
+        self.status_panel.value = status_html(status, link)
         self.cancel_button.disabled = not status.cancellable
         awaiting = status.state == OrderState.AWAITING_REVIEW
         self.approve_button.disabled = self.reject_button.disabled = not awaiting
@@ -413,8 +418,9 @@ class OrderConsole:
         )
 
 
-def status_html(status: OrderStatus) -> str:
-    """The status panel: state, total, error or cancel reason, and one line per step."""
+def status_html(status: OrderStatus, link: str | None = None) -> str:
+    """The status panel: state, total, error or cancel reason, one line per step, and the
+    order's page in the Temporal UI when there is one."""
     rows = "".join(
         f"<tr><td>{step.name.value}</td><td>{step.status.value}</td><td>{step.attempts}</td>"
         f"<td>{html.escape(step.last_error or '')}</td></tr>"
@@ -438,6 +444,11 @@ def status_html(status: OrderStatus) -> str:
         extra += f"<div>Error: {html.escape(status.error)}</div>"
     if status.cancel_reason:
         extra += f"<div>Cancel reason: {html.escape(status.cancel_reason)}</div>"
+    if link:
+        extra += (
+            f'<div><a href="{html.escape(link)}" target="_blank" rel="noopener">'
+            "open in Temporal UI</a></div>"
+        )
     total = f"{status.total} {status.currency}" if status.total is not None else "-"
     return (
         f"<div><b>{html.escape(status.order_id)}</b>: <b>{status.state.value}</b>"

@@ -41,13 +41,12 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from temporalio.client import Client
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
-    PrometheusConfig,
+    MetricBuffer,
     Runtime,
     TelemetryConfig,
     TelemetryFilter,
@@ -56,6 +55,8 @@ from temporalio.runtime import (
 from orderflow.config import Settings, get_settings, private_dir, private_file
 from orderflow.connection import connect
 from orderflow.devserver import DevServer
+from orderflow.lab.sdkmetrics import SdkMetrics
+from orderflow.links import workflow_url
 from orderflow.models import (
     TASK_QUEUE,
     FaultPlan,
@@ -127,6 +128,8 @@ class NotebookEnv:
 
     @property
     def ui_url(self) -> str | None:
+        """Base of the Temporal UI's links (dev server, Codespaces, Temporal Cloud, or
+        ``ORDERFLOW_UI_URL``)."""
         return self.stack.ui_url
 
     @property
@@ -152,11 +155,9 @@ class NotebookEnv:
         )
 
     def workflow_url(self, order_id: str) -> str | None:
-        """Link to the order's workflow in the Temporal UI (None when there is no UI)."""
-        if not self.ui_url:
-            return None
-        namespace = quote(self.settings.namespace, safe="")
-        return f"{self.ui_url}/namespaces/{namespace}/workflows/{order_workflow_id(order_id)}"
+        """Link to the order's workflow in the Temporal UI, wherever that UI is (see
+        :mod:`orderflow.links`); None when this env started its server without the UI."""
+        return workflow_url(self.ui_url, self.settings.namespace, order_workflow_id(order_id))
 
     # --- orders -----------------------------------------------------------------------
 
@@ -270,15 +271,18 @@ class NotebookEnv:
         """A new client to the same Temporal (no worker attached to it)."""
         return await connect(self.settings, runtime=notebook_runtime())
 
-    async def add_worker(self, identity: str, *, metrics_port: int | None = None) -> None:
-        """Run one more worker with its own identity (and its own client exporting the
-        SDK's Prometheus metrics on ``metrics_port``, if given). Re-adding is a no-op."""
+    async def add_worker(self, identity: str, *, metrics: SdkMetrics | None = None) -> None:
+        """Run one more worker with its own identity. With ``metrics``, the worker gets a
+        client of its own whose runtime records the SDK's metrics into that buffer (read
+        them with ``metrics.collect()``). Re-adding a running worker is a no-op."""
         existing = self.extra_workers.get(identity)
         if existing is not None and existing.running:
             return
         client = self.client
-        if metrics_port is not None:
-            client = await connect(self.settings, runtime=notebook_runtime(metrics_port))
+        if metrics is not None:
+            if metrics.runtime is None:  # a buffer belongs to one runtime for good
+                metrics.runtime = notebook_runtime(metrics.buffer)
+            client = await connect(self.settings, runtime=metrics.runtime)
         store, settings = self.store, self.settings
         self.extra_workers[identity] = BackgroundWorker(
             lambda: build_worker(client, store, settings, identity=identity)
@@ -380,14 +384,14 @@ async def start(
 _runtime: Runtime | None = None
 
 
-def notebook_runtime(metrics_port: int | None = None) -> Runtime:
+def notebook_runtime(metrics: MetricBuffer | None = None) -> Runtime:
     """A Temporal runtime whose core logs are forwarded to Python logging (the log file).
 
-    One shared runtime for the plain client (a runtime owns threads; make one per kernel);
-    a new one per metrics port, since the Prometheus endpoint belongs to the runtime.
+    One shared runtime for the plain clients (a runtime owns threads; make one per kernel);
+    a new one for a metric buffer, since the buffer belongs to the runtime that fills it.
     """
     global _runtime
-    if metrics_port is None and _runtime is not None:
+    if metrics is None and _runtime is not None:
         return _runtime
     runtime = Runtime(
         telemetry=TelemetryConfig(
@@ -395,12 +399,10 @@ def notebook_runtime(metrics_port: int | None = None) -> Runtime:
                 filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
                 forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
             ),
-            metrics=(
-                PrometheusConfig(bind_address=f"127.0.0.1:{metrics_port}") if metrics_port else None
-            ),
+            metrics=metrics,
         )
     )
-    if metrics_port is None:
+    if metrics is None:
         _runtime = runtime
     return runtime
 

@@ -84,10 +84,10 @@ function badge(stateName) {
   return el("span", { class: `badge state-${String(stateName).toLowerCase()}` }, stateName);
 }
 
+/** The workflow's page in the Temporal UI; null when the API knows no UI (see /api/config). */
 function workflowUrl(workflowId) {
-  if (!state.config) return "#";
-  const ns = encodeURIComponent(state.config.namespace);
-  return `${state.config.temporal_ui_url}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}`;
+  const listing = state.config && state.config.temporal_ui_workflows_url;
+  return listing ? `${listing}/${encodeURIComponent(workflowId)}` : null;
 }
 
 // --- create form --------------------------------------------------------------------------
@@ -262,7 +262,9 @@ function renderStatus(status) {
   $("detail-cancel-reason").textContent = status.cancel_reason || "–";
   const link = $("detail-workflow-link");
   link.textContent = status.workflow_id;
-  link.href = workflowUrl(status.workflow_id);
+  const href = workflowUrl(status.workflow_id);
+  if (href) link.href = href;
+  else link.removeAttribute("href"); // no UI known: the id as plain text
   $("cancel-button").disabled = !status.cancellable;
   renderReview(status);
   renderShipment(status.shipment);
@@ -420,8 +422,9 @@ async function main() {
   });
   try {
     state.config = await api("/api/config");
-    $("temporal-ui-link").href =
-      `${state.config.temporal_ui_url}/namespaces/${encodeURIComponent(state.config.namespace)}/workflows`;
+    const listing = state.config.temporal_ui_workflows_url;
+    if (listing) $("temporal-ui-link").href = listing;
+    else $("temporal-ui-link").hidden = true;
   } catch (error) {
     showMessage(`Cannot load configuration: ${error.message}`, "error");
   }

@@ -314,6 +314,9 @@ async def test_config_gives_the_console_its_temporal_ui_base(http, settings):
         "namespace": "default",
         "task_queue": settings.task_queue,
         "temporal_ui_url": f"http://127.0.0.1:{settings.ui_port}",
+        "temporal_ui_workflows_url": (
+            f"http://127.0.0.1:{settings.ui_port}/namespaces/default/workflows"
+        ),
         "allow_faults": True,
     }
 

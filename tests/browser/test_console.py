@@ -170,3 +170,42 @@ async def test_layout_fits_the_width_without_horizontal_scroll(
         await page.screenshot(path=str(artifacts / f"console-{width}.png"), full_page=True)
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize(
+    ("ui_url", "expected"),
+    [
+        ("https://ui.example.com/temporal", "https://ui.example.com/temporal/namespaces/default"),
+        (None, None),  # a remote cluster with no configured UI: no links at all
+    ],
+)
+async def test_links_follow_the_api_config(
+    console_page, problems, orders, settings, product, ui_url, expected
+):
+    from orderflow.api import create_app
+    from orderflow.config import Settings
+    from tests.apiserver import serve
+
+    linked = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        temporal_address="temporal.internal:7233",
+        task_queue=settings.task_queue,
+        ui_url=ui_url,
+    )
+    sku = await product(stock=2)
+    async with serve(create_app(linked, orders=orders)) as url:
+        page = console_page
+        await open_console(page, f"{url}/web/", sku)
+        order_id = await place(page)
+        header = page.locator("#temporal-ui-link")
+        detail = page.locator("#detail-workflow-link")
+        await expect(detail).to_have_text(f"order-{order_id}")
+        if expected is None:
+            await expect(header).to_be_hidden()
+            assert await detail.get_attribute("href") is None
+        else:
+            assert await header.get_attribute("href") == f"{expected}/workflows"
+            assert await detail.get_attribute("href") == f"{expected}/workflows/order-{order_id}"
+        await expect(page.locator("#detail-state")).to_have_text("COMPLETED", timeout=SLOW)
+        assert problems.errors == [] and problems.dialogs == []
+        await page.goto("about:blank")  # stop the page polling before its server stops

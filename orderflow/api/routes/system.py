@@ -17,6 +17,7 @@ from orderflow.api.deps import OrdersDep, SettingsDep, WorkflowIdPath
 from orderflow.api.middleware import ApiMetrics
 from orderflow.api.responses import TEMPORAL_ERRORS, error, invalid
 from orderflow.errors import OrderNotFoundError
+from orderflow.links import temporal_ui_url, workflows_url
 from orderflow.models import Product, WorkflowDescription
 
 router = APIRouter()
@@ -26,11 +27,13 @@ TEMPORAL_DOWN = (RPCError, RuntimeError)
 
 
 class ConsoleConfig(BaseModel):
-    """What the web console needs to build links into the Temporal UI."""
+    """What the web console needs, links into the Temporal UI included (None: no UI known)."""
 
     namespace: str
     task_queue: str
-    temporal_ui_url: str
+    temporal_ui_url: str | None
+    temporal_ui_workflows_url: str | None
+    """The namespace's workflow list; a workflow's page is this + ``/`` + its encoded id."""
     allow_faults: bool
 
 
@@ -99,10 +102,12 @@ async def metrics(request: Request, orders: OrdersDep) -> Response:
 @router.get("/api/config", tags=["ops"])
 async def console_config(settings: SettingsDep) -> ConsoleConfig:
     """Namespace and Temporal UI address, for the console's "open in Temporal UI" links."""
+    base = temporal_ui_url(settings)
     return ConsoleConfig(
         namespace=settings.namespace,
         task_queue=settings.task_queue,
-        temporal_ui_url=f"http://127.0.0.1:{settings.ui_port}",
+        temporal_ui_url=base,
+        temporal_ui_workflows_url=workflows_url(base, settings.namespace),
         allow_faults=settings.allow_faults,
     )
 
