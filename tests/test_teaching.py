@@ -231,7 +231,7 @@ async def test_check_cooling_off_needs_histories(client: Client, store: Store) -
         (teaching_answers.test_expects_the_stock_to_be_gone, False, "fails on the correct"),
         (teaching_answers.test_asserts_which_class_runs, False, "fails on the correct"),
         (
-            teaching_answers.test_asserts_the_class_through_the_fixture,
+            teaching_answers.test_asserts_the_version_through_pytest,
             False,
             "fails on a refactored one that behaves exactly the same",
         ),
@@ -243,7 +243,7 @@ async def test_check_cooling_off_needs_histories(client: Client, store: Store) -
         "state-only",
         "wrong-expectation",
         "class-shortcut",
-        "class-via-fixture",
+        "version-via-pytest",
         "not-collected",
         "not-a-function",
     ],

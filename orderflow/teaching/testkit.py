@@ -112,7 +112,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each test that uses ``orders`` once per requested workflow version."""
-    if "order_workflow" not in metafunc.fixturenames:
+    if "orders" not in metafunc.fixturenames:
         return
     names = [name.strip() for name in metafunc.config.getoption("--order-workflow").split(",")]
     unknown = [name for name in names if name not in WORKFLOWS]
@@ -120,7 +120,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(
             f"unknown --order-workflow {unknown}; choose from {list(WORKFLOWS)}"
         )
-    metafunc.parametrize("order_workflow", names, indirect=True)
+    metafunc.parametrize("orders", names, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -154,12 +154,6 @@ async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Store
     opened = await Store.open(f"sqlite+aiosqlite:///{path}")
     yield opened
     await opened.close()
-
-
-@pytest.fixture
-def order_workflow(request: pytest.FixtureRequest) -> type:
-    """The workflow version under test (``--order-workflow``; the project's by default)."""
-    return WORKFLOWS[getattr(request, "param", "correct")]
 
 
 @dataclass
@@ -202,10 +196,13 @@ class OrderHarness:
 
 @pytest.fixture
 async def orders(
-    client: Client, store: Store, task_queue: str, order_workflow: type
+    request: pytest.FixtureRequest, client: Client, store: Store, task_queue: str
 ) -> AsyncIterator[OrderHarness]:
-    """A worker running the workflow under test (real activities, real store)."""
-    async with teaching_worker(client, store, order_workflow, task_queue=task_queue):
+    """A worker running the workflow under test (real activities, real store): the version
+    ``--order-workflow`` names, the project's by default. The class itself is not a fixture
+    a test could ask for: a test judges what happens to orders."""
+    workflow_class = WORKFLOWS[getattr(request, "param", "correct")]
+    async with teaching_worker(client, store, workflow_class, task_queue=task_queue):
         yield OrderHarness(client, store, task_queue)
 
 
