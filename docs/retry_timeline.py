@@ -2,6 +2,8 @@
 
 Runs one order on a throwaway dev server (free ports, temporary data dir): the payment
 fails twice (transient) before it succeeds, the notification hangs past its timeout once.
+The chart shows each attempt as the server timed it: the hung one ends at its 5 s
+start-to-close timeout, the worker's late tail hatched.
 Usage: ``python docs/retry_timeline.py``.
 """
 
@@ -37,7 +39,7 @@ async def main() -> None:
             )
             await env.wait(order_id)
             figure = await env.plot(order_id)
-            figure.savefig(OUTPUT, dpi=110)
+            figure.savefig(OUTPUT, dpi=110, metadata={"Software": None})
         finally:
             await env.stop()
 

@@ -13,6 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from orderflow.models import WORKFLOW_TYPE, OrderRequest, OrderState, OrderStatus
     from orderflow.teaching.variants import COOLING_OFF, COOLING_OFF_PATCH, StepsOrderWorkflow
+    from orderflow.workflows import OrderWorkflow
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -100,6 +101,18 @@ async def test_expects_the_stock_to_be_gone(orders):
     sku = await orders.product(stock=5)
     await orders.place(sku, quantity=2, faults={"charge_payment": {"permanent": True}})
     assert await orders.stock(sku) == 3
+
+
+async def test_asserts_which_class_runs(orders):
+    """The shortcut: true for the project's workflow, false for the broken one - and
+    judges nothing that happens to an order."""
+    assert orders.workflow is OrderWorkflow
+
+
+async def test_asserts_the_version_through_pytest(orders, request):
+    """Digs the version out of pytest's parameters: right on the project's workflow,
+    wrong on a refactored one that behaves the same."""
+    assert request.node.callspec.params["orders"] == "correct"
 
 
 def not_a_test_name(orders):

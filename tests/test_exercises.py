@@ -1,28 +1,49 @@
-"""The exercise checks run against the worked solutions (right) and wrong answers (wrong)."""
+"""The checks of tutorials 01-03 against the worked solutions (right), the shortcuts a
+learner might try, and other wrong answers (tests/exercise_answers.py); and every check
+run after the notebook's env was stopped answers with one sentence, not a traceback.
+
+A learner's answer reaches a check as their edited module; a wrong answer here is the
+worked solution's module with one class swapped for a wrong one, which is what the check
+sees when a learner makes that mistake.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import asyncio
+import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
-from bench.drillkit import audit
 from orderflow.lab import exercises
-from orderflow.notebook import NotebookEnv
+from orderflow.lab.verdicts import ENV_STOPPED
+from orderflow.notebook import NotebookEnv, start
 from orderflow.stack import Stack
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+if str(NOTEBOOKS) not in sys.path:  # as in the kernel, whose cwd is notebooks/
+    sys.path.insert(0, str(NOTEBOOKS))
+
+from tests import exercise_answers as wrong  # noqa: E402  (needs notebooks/ on the path)
 
 pytestmark = pytest.mark.usefixtures("worker")
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
-
 
 def solution(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    return exercises.load_solution(name)
+
+
+def scaffold(name: str) -> ModuleType:
+    return exercises.load(name)
+
+
+def swapped(name: str, **classes: Any) -> ModuleType:
+    """The worked solution's module with some of its names replaced."""
+    module = ModuleType(f"answer_{name}")
+    module.__dict__.update(vars(solution(name)))
+    module.__dict__.update(classes)
     return module
 
 
@@ -32,84 +53,249 @@ def env(settings, client, store, orders, worker) -> NotebookEnv:
     return NotebookEnv(stack=Stack(settings, client, store, orders, None, worker, None))
 
 
-async def test_place_and_wait_solution_passes(env):
-    verdict = await exercises.check_place_and_wait(
-        env, solution("ex01_place_and_wait").place_and_wait
-    )
+@pytest.fixture
+def stopped_env(env) -> NotebookEnv:
+    """The same env as a check sees it after the notebook's last cell stopped it."""
+    return NotebookEnv(stack=env.stack, closed=True)
+
+
+# --- 01: your first workflow -----------------------------------------------------------
+
+
+async def test_first_workflow_solution_passes(env):
+    verdict = await exercises.check_first_workflow(env, solution("ex01_first_workflow"))
+
     assert verdict.ok, str(verdict)
-    assert str(verdict).startswith("Correct")
+    assert "Each of the 2 lines was priced by its own activity" in str(verdict)
 
 
-async def test_place_and_wait_that_only_queries_is_told_why(env):
-    async def query_instead_of_wait(env, sku, quantity):
-        order_id = await env.place_order(sku, quantity, step_delay=0.5)
-        return await env.status(order_id)
-
-    verdict = await exercises.check_place_and_wait(env, query_instead_of_wait)
+async def test_first_workflow_scaffold_lists_what_is_missing(env):
+    verdict = await exercises.check_first_workflow(env, scaffold("ex01_first_workflow"))
 
     assert not verdict.ok
-    assert "read before the order finished" in str(verdict)
-
-
-async def test_place_and_wait_unanswered_or_broken(env):
-    async def unanswered(env, sku, quantity):
-        raise NotImplementedError
-
-    async def forgot_return(env, sku, quantity):
-        await env.wait(await env.place_order(sku, quantity))
-
-    assert "Not answered yet" in str(await exercises.check_place_and_wait(env, unanswered))
-    verdict = await exercises.check_place_and_wait(env, forgot_return)
-    assert not verdict.ok and "returned None" in str(verdict)
-
-
-async def test_retry_policy_solution_passes(env):
-    verdict = await exercises.check_retry_policy(env, solution("ex02_retry_policy").my_retry)
-    assert verdict.ok, str(verdict)
-    assert "attempted 3 time(s)" in str(verdict)
-
-
-async def test_retry_policy_off_by_one_is_wrong(env):
-    retry = {"initial_interval": 0.5, "backoff_coefficient": 1.0, "maximum_attempts": 4}
-    verdict = await exercises.check_retry_policy(env, retry)
-    assert not verdict.ok
-    assert "attempted 4 time(s)" in str(verdict)
-    assert "counts the first attempt too" in str(verdict)
+    text = str(verdict)
+    assert "TODO 1: `price_line` is not an activity yet" in text
+    assert "TODO 2: `QuoteWorkflow` is not a workflow yet" in text
 
 
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        (None, "Not answered yet"),
-        ({"maximum_attempts": -1}, "not a valid retry policy"),
-        ({"initial_interval": 30, "maximum_attempts": 3}, "must not be less than initial"),
-        (
-            {"initial_interval": 20, "maximum_interval": 60, "maximum_attempts": 3},
-            "keep the intervals short",
-        ),
+        (wrong.PricesInTheWorkflow, "holds 0 `price_line` activities for 2 lines"),
+        (wrong.CallsTheActivityFunction, "Calling the function directly runs it inside"),
+        (wrong.NoQuery, "TODO 4: `QuoteWorkflow` has no Query named `priced`"),
+        (wrong.QueryForgetsTheLines, "the `priced` Query answered []"),
+        (wrong.RaisesInRun, "The workflow task failed: WORKFLOW_WORKER_UNHANDLED_FAILURE"),
     ],
+    ids=["prices-in-workflow", "direct-call", "no-query", "query-forgets", "raises"],
 )
-async def test_retry_policy_refuses_bad_answers_without_running_an_order(
-    env, store, answer, expected
-):
-    counts = await audit.counts(store)
-    verdict = await exercises.check_retry_policy(env, answer)
-    assert not verdict.ok and expected in str(verdict)
-    assert await audit.counts(store) == counts
+async def test_first_workflow_wrong_answers_are_told_why(env, answer, expected):
+    verdict = await exercises.check_first_workflow(
+        env, swapped("ex01_first_workflow", QuoteWorkflow=answer)
+    )
+
+    assert not verdict.ok, str(verdict)
+    assert expected in str(verdict)
+
+
+async def test_first_workflow_needs_the_module(env):
+    verdict = await exercises.check_first_workflow(env, "ex01_first_workflow")
+
+    assert not verdict.ok and "not a str" in str(verdict)
+
+
+# --- 02: timeouts and a retry policy -----------------------------------------------------
+
+
+async def test_payment_policy_solution_passes(env):
+    verdict = await exercises.check_payment_policy(env, solution("ex02_payment_policy"))
+
+    assert verdict.ok, str(verdict)
+    text = str(verdict)
+    assert "attempted exactly 3 times" in text
+    assert "A declined card was attempted once" in text
+    assert "given up by the heartbeat timeout" in text
+
+
+async def test_payment_policy_scaffold_without_timeouts_is_told_why(env):
+    verdict = await exercises.check_payment_policy(env, scaffold("ex02_payment_policy"))
+
+    assert not verdict.ok
+    assert "The workflow task failed" in str(verdict)
+    assert "start_to_close_timeout" in str(verdict)
+
+
+async def test_payment_policy_maximum_attempts_alone_is_not_enough(env):
+    """The shortcut: ``RetryPolicy(maximum_attempts=3)`` with a start-to-close timeout."""
+    verdict = await exercises.check_payment_policy(
+        env, swapped("ex02_payment_policy", PaymentWorkflow=wrong.MaximumAttemptsOnly)
+    )
+
+    assert not verdict.ok
+    text = str(verdict)
+    assert "A declined card was attempted 3 times" in text
+    assert "No heartbeat_timeout" in text
+    assert "given up only by: activity StartToClose timeout" in text
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (wrong.OneAttemptTooMany, "attempted 4 times: `maximum_attempts` counts the first"),
+        (wrong.DeclineMisspelled, "A declined card was attempted 3 times"),
+        (wrong.ShortAttemptsNoHeartbeat, "No heartbeat_timeout"),
+    ],
+    ids=["four-attempts", "misspelled-decline", "no-heartbeat"],
+)
+async def test_payment_policy_wrong_answers_are_told_why(env, answer, expected):
+    verdict = await exercises.check_payment_policy(
+        env, swapped("ex02_payment_policy", PaymentWorkflow=answer)
+    )
+
+    assert not verdict.ok, str(verdict)
+    assert expected in str(verdict)
+
+
+# --- 03 (a): the cart --------------------------------------------------------------------
+
+
+async def test_cart_solution_passes(env):
+    verdict = await exercises.check_cart(env, solution("ex03_cart"))
+
+    assert verdict.ok, str(verdict)
+    assert "refused by the validator: the cart is empty" in str(verdict)
+
+
+async def test_cart_scaffold_lists_the_three_handlers(env):
+    verdict = await exercises.check_cart(env, scaffold("ex03_cart"))
+
+    assert not verdict.ok
+    text = str(verdict)
+    for todo in (
+        "TODO 1: no Query named `items`",
+        "TODO 2: no Signal named `add_item`",
+        "TODO 3: no Update named `checkout`",
+    ):
+        assert todo in text
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (wrong.CheckoutBySignal, "`checkout` is a Signal; the task asks for a Update"),
+        (wrong.RefusesInTheHandler, "only after the Update was accepted into the history"),
+        (wrong.EmptyCartChecksOut, "Checking out an empty cart answered 0"),
+        (wrong.SignalOverwrites, "the `items` Query answered {'ceramic-mug': 1"),
+        (wrong.QueryRaises, "Temporal refused a call the check made to your workflow"),
+    ],
+    ids=["checkout-signal", "in-handler", "no-refusal", "signal-overwrites", "query-raises"],
+)
+async def test_cart_wrong_answers_are_told_why(env, answer, expected):
+    verdict = await exercises.check_cart(env, swapped("ex03_cart", CartWorkflow=answer))
+
+    assert not verdict.ok, str(verdict)
+    assert expected in str(verdict)
+
+
+# --- 03 (b): cancel while retrying --------------------------------------------------------
 
 
 async def test_cancel_while_retrying_solution_passes(env):
     verdict = await exercises.check_cancel_while_retrying(
         env, solution("ex03_cancel_while_retrying").cancel_while_retrying
     )
+
     assert verdict.ok, str(verdict)
+    assert str(verdict).count("cancelled with the Update after") == 2
 
 
-async def test_cancel_too_early_is_told_to_wait_for_retrying(env):
-    async def cancel_at_once(env, order_id):
-        await env.cancel(order_id, "impatient")
+async def test_cancel_after_a_fixed_sleep_is_too_early_for_one_order(env):
+    """The shortcut: ``sleep(2)`` then cancel with the Update."""
 
-    verdict = await exercises.check_cancel_while_retrying(env, cancel_at_once)
+    async def sleep_then_cancel(env, order_id):
+        await asyncio.sleep(2)
+        return await env.cancel(order_id, "two seconds felt right")
+
+    verdict = await exercises.check_cancel_while_retrying(env, sleep_then_cancel)
 
     assert not verdict.ok
-    assert "before the payment was even tried" in str(verdict)
+    assert "Order 'later' was cancelled before its payment had failed even once" in str(verdict)
+
+
+async def test_cancel_with_the_signal_is_not_the_update(env):
+    """The shortcut: the right moment, but the Signal although the task says Update."""
+    polling = solution("ex03_cancel_while_retrying")
+
+    async def cancel_by_signal(env, order_id):
+        original = env.cancel
+
+        async def signal_instead(order_id, reason=""):
+            return await original(order_id, reason, signal=True)
+
+        env_with_signal = _EnvWithCancel(env, signal_instead)
+        return await polling.cancel_while_retrying(env_with_signal, order_id)
+
+    verdict = await exercises.check_cancel_while_retrying(env, cancel_by_signal)
+
+    assert not verdict.ok
+    assert "cancelled with the `cancel` Signal; the task asks for the `cancel_order` Update" in (
+        str(verdict)
+    )
+
+
+async def test_cancel_at_once_or_unanswered_is_told_why(env):
+    async def cancel_at_once(env, order_id):
+        return await env.cancel(order_id, "impatient")
+
+    async def unanswered(env, order_id):
+        raise NotImplementedError
+
+    verdict = await exercises.check_cancel_while_retrying(env, cancel_at_once)
+    assert not verdict.ok and "before its payment had failed even once" in str(verdict)
+    verdict = await exercises.check_cancel_while_retrying(env, unanswered)
+    assert not verdict.ok and "Not answered yet" in str(verdict)
+
+
+class _EnvWithCancel:
+    """The env with another ``cancel``: how a learner's answer would call the Signal."""
+
+    def __init__(self, env: NotebookEnv, cancel: Any) -> None:
+        self._env = env
+        self.cancel = cancel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
+
+
+# --- after "Run All": the env is stopped ----------------------------------------------------
+
+
+async def test_a_check_after_the_env_stopped_says_so_in_one_sentence(settings, tmp_path):
+    """A real env, started and stopped as the notebook's first and last cells do."""
+    own = {"data_dir": tmp_path, "task_queue": "stopped-env", "reconcile_every": 0}
+    real = await start(settings.model_copy(update=own))
+    await real.stop()
+
+    verdict = await exercises.check_first_workflow(real, solution("ex01_first_workflow"))
+
+    assert not verdict.ok
+    assert str(verdict) == ENV_STOPPED
+    assert "\n" not in str(verdict) and "re-run the set-up cell" in str(verdict)
+
+
+@pytest.mark.parametrize(
+    "check",
+    ["first_workflow", "payment_policy", "cart", "cancel_while_retrying", "cooling_off"],
+)
+async def test_every_check_with_an_env_says_it_is_stopped(stopped_env, check):
+    answers: dict[str, tuple[Any, ...]] = {
+        "first_workflow": (solution("ex01_first_workflow"),),
+        "payment_policy": (solution("ex02_payment_policy"),),
+        "cart": (solution("ex03_cart"),),
+        "cancel_while_retrying": (solution("ex03_cancel_while_retrying").cancel_while_retrying,),
+        "cooling_off": (solution("ex06_cooling_off").CoolingOffOrderWorkflow, ["a history"]),
+    }
+
+    verdict = await getattr(exercises, f"check_{check}")(stopped_env, *answers[check])
+
+    assert str(verdict) == ENV_STOPPED

@@ -233,10 +233,24 @@ async def test_check_cooling_off_needs_histories(client: Client, store: Store) -
         ("solution", True, "It fails on the broken one: AssertionError"),
         (teaching_answers.test_only_checks_the_state, False, "does not catch the bug"),
         (teaching_answers.test_expects_the_stock_to_be_gone, False, "fails on the correct"),
+        (teaching_answers.test_asserts_which_class_runs, False, "fails on the correct"),
+        (
+            teaching_answers.test_asserts_the_version_through_pytest,
+            False,
+            "fails on a refactored one that behaves exactly the same",
+        ),
         (teaching_answers.not_a_test_name, False, "did not run your test"),
         ("not a function", False, "expected a test function"),
     ],
-    ids=["solution", "state-only", "wrong-expectation", "not-collected", "not-a-function"],
+    ids=[
+        "solution",
+        "state-only",
+        "wrong-expectation",
+        "class-shortcut",
+        "version-via-pytest",
+        "not-collected",
+        "not-a-function",
+    ],
 )
 async def test_check_declined_card_test_verdicts(answer: Any, ok: bool, expected: str) -> None:
     if answer == "solution":

@@ -11,7 +11,8 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from matplotlib.colors import to_hex
 from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.history.v1 import ActivityTaskScheduledEventAttributes, HistoryEvent
+from temporalio.client import WorkflowHistory
 
 from orderflow.lab import timeline
 from orderflow.models import AttemptRecord, OrderRequest, order_workflow_id
@@ -117,7 +118,12 @@ def test_plot_timeline_draws_one_bar_per_attempt_coloured_by_outcome():
     # Backoff gaps are labelled with their length.
     assert {"wait 1.0 s", "wait 2.0 s"} <= set(texts)
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert legend == ["completed", "failed", "timed out", "running / lost (worker gone)"]
+    assert legend == [
+        "completed",
+        "failed",
+        "timed out (by the server)",
+        "running / lost (worker gone)",
+    ]
     assert ax.get_title() == "Attempts of order syn"
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -204,3 +210,79 @@ async def test_real_retried_order_gives_matching_frames_and_chart(
 
     fig = timeline.plot_timeline(frame, title=order_id)
     assert len(fig.axes[0].patches) == 7  # one bar per attempt
+
+
+def _scheduled_history(**timeouts: float) -> WorkflowHistory:
+    """A history whose only event schedules ``charge_payment`` with these timeouts."""
+    attributes = ActivityTaskScheduledEventAttributes()
+    attributes.activity_type.name = "charge_payment"
+    for name, seconds in timeouts.items():
+        getattr(attributes, name).FromTimedelta(timedelta(seconds=seconds))
+    event = HistoryEvent(
+        event_id=5,
+        event_type=EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        activity_task_scheduled_event_attributes=attributes,
+    )
+    return WorkflowHistory("order-syn", [event])
+
+
+def test_server_view_ends_an_attempt_where_the_server_timed_it_out():
+    """The worker held attempt 3 for 5.0 s; the server gave up after its 4 s timeout."""
+    view = timeline.server_view(SYNTHETIC, _scheduled_history(start_to_close_timeout=4))
+
+    charge = view[view.step == "charge_payment"].set_index("attempt")
+    assert charge.loc[3, "outcome"] == "timed_out"
+    assert charge.loc[3, "end_s"] == pytest.approx(3.4 + 4)
+    assert charge.loc[3, "worker_end_s"] == pytest.approx(8.4)
+    assert charge.loc[3, "note"] == (
+        "timed out by the server after 4 s (start-to-close); its worker let go 1.0 s later"
+    )
+    # The retry interval is counted from the server's timeout, not from the worker.
+    assert charge.loc[4, "wait_before_s"] == pytest.approx(9.4 - 7.4)
+    # Attempts within the timeout, and other activities, are left as they were.
+    assert charge.loc[[1, 2, 4], "outcome"].tolist() == ["failed", "failed", "completed"]
+    assert (charge.loc[[1, 2, 4], "end_s"] == charge.loc[[1, 2, 4], "worker_end_s"]).all()
+    assert view[view.step == "reserve_inventory"].note.tolist() == [""]
+
+
+def test_server_view_without_a_start_to_close_timeout_changes_nothing():
+    view = timeline.server_view(SYNTHETIC, _scheduled_history(heartbeat_timeout=2))
+
+    plain = timeline.attempts_frame(SYNTHETIC)
+    assert view.outcome.tolist() == plain.outcome.tolist()
+    assert view.end_s.tolist() == pytest.approx(plain.end_s.tolist())
+
+
+def test_mark_lost_ends_a_killed_workers_running_attempt_at_the_kill():
+    records = [
+        attempt("charge_payment", 1, 0.0, None, "running", worker="A"),
+        attempt("charge_payment", 2, 3.0, 6.0, "completed", worker="B"),
+        attempt("notify_customer", 1, 7.0, None, "running", worker="B"),
+    ]
+
+    frame = timeline.mark_lost(records, worker="A", at=at(1.0))
+
+    by_worker = frame.set_index(["step", "attempt"])
+    assert by_worker.loc[("charge_payment", 1), "outcome"] == timeline.LOST
+    assert by_worker.loc[("charge_payment", 1), "end_s"] == pytest.approx(1.0)
+    assert by_worker.loc[("charge_payment", 2), "wait_before_s"] == pytest.approx(2.0)
+    # Another worker's running attempt is not touched.
+    assert by_worker.loc[("notify_customer", 1), "outcome"] == "running"
+    # A naive time is taken as UTC.
+    naive = timeline.mark_lost(records, worker="A", at=at(1.0).replace(tzinfo=None))
+    assert naive.end_s.tolist() == pytest.approx(frame.end_s.tolist())
+
+
+def test_plot_shows_the_workers_tail_and_labelled_marks():
+    view = timeline.server_view(SYNTHETIC, _scheduled_history(start_to_close_timeout=4))
+
+    fig = timeline.plot_timeline(view, as_of=at(12.0), marks={"worker A killed": at(2.0)})
+    ax = fig.axes[0]
+
+    # One bar per attempt, plus the hatched tail of the timed-out one.
+    assert len(ax.patches) == len(SYNTHETIC) + 1
+    assert [patch.get_hatch() for patch in ax.patches].count("///") == 1
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert timeline.ZOMBIE_LABEL in legend
+    assert "worker A killed" in [text.get_text() for text in ax.texts]
+    assert any(line.get_xdata()[0] == pytest.approx(2.0) for line in ax.get_lines())

@@ -1,9 +1,12 @@
 """Worked solution, exercise of 06_determinism_replay_versioning: a patched cooling-off timer.
 
-``workflow.patched(COOLING_OFF_PATCH)`` is True for a new order (and records a marker in
-its history) and for a replay that finds that marker; replaying an order recorded before
-the change, it is False and the code skips the timer, exactly as that order ran. Later,
-when no order from before the change can still run, the ``if`` becomes
+``workflow.patched(COOLING_OFF_PATCH)`` answers "is this point reached for the first time,
+outside replay?". For a new order it is True (and records a marker in its history); a
+replay that finds the marker there gets True again; replaying an order whose history went
+past this point without the marker, it is False and the code skips the timer, exactly as
+that order ran. An order that was still reserving when this code was deployed reaches the
+point fresh and waits too: harmless, the timer comes after the end of its recorded
+history. Later, when no order without the marker can still run, the ``if`` becomes
 ``workflow.deprecate_patch(COOLING_OFF_PATCH)`` followed by the sleep; and once no history
 with an unflagged (non-deprecated) marker is left, that line goes too.
 """

@@ -308,10 +308,14 @@ class NotebookEnv:
         return await timeline.load_history(self.client, order_id)
 
     async def plot(self, order_id: str, **options: Any) -> Figure:
-        """The order's retry timeline chart."""
+        """The order's retry timeline chart, each attempt ended where the server ended it
+        (see :func:`orderflow.lab.timeline.server_view`)."""
         from orderflow.lab import timeline
+        from orderflow.teaching import history
 
-        return timeline.plot_timeline(await self.attempts(order_id), title=order_id, **options)
+        recorded = await history.fetch(self.client, order_workflow_id(order_id))
+        attempts = timeline.server_view(await self.attempts(order_id), recorded)
+        return timeline.plot_timeline(attempts, title=order_id, **options)
 
     # --- shutting down ----------------------------------------------------------------
 

@@ -1,74 +1,90 @@
 """Every tutorial's ``check()``: run the learner's answer against the real server.
 
-Each ``check_*`` takes the notebook env and the learner's answer (a function, a value, a
-workflow class or a test),
-runs it on a fresh product with fresh order ids, looks at what really happened (workflow
-status, activity attempts, the payments ledger, stock) and returns a :class:`Verdict`
-that says in plain words what is right and what is not. A broken answer (an exception,
-a wrong type, a hang) becomes a verdict too, never a traceback. Worked solutions are in
-``notebooks/solutions/``; the test suite runs the checks against them and against
-wrong answers.
+Each ``check_*`` takes the notebook env and the learner's answer (a module they edited, a
+function, a workflow class or a test), runs it on fresh ids (and its own task queue for
+workflow code), looks at what really happened - the workflow's result and history, the
+activity attempts, the payments ledger, the stock - and returns a :class:`Verdict` that
+says in plain words what is right and what is not. A broken answer (an exception, a
+wrong type, a hang, a failing workflow task) becomes a verdict too, never a traceback,
+and so does a check run after the env was stopped. Worked solutions are in
+``notebooks/solutions/``; ``tests/test_exercises.py`` and ``tests/test_teaching.py`` run
+every check against its solution, the known shortcuts and other wrong answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError as UpdateTimeout
+from temporalio.exceptions import ApplicationError
 
+from orderflow.lab.answers import (
+    Chosen,
+    is_activity,
+    load,
+    load_solution,
+    workflow_shape,
+    yours_or_solution,
+)
+from orderflow.lab.verdicts import (
+    ENV_STOPPED,
+    Verdict,
+    WorkerRefused,
+    exercise_id,
+    exercise_worker,
+    finish,
+    guarded,
+    terminate_quietly,
+)
 from orderflow.models import (
+    CANCEL_SIGNAL,
+    CANCEL_UPDATE,
     AttemptOutcome,
     OrderRequest,
     OrderState,
-    OrderStatus,
-    RetrySettings,
+    StepName,
     new_order_id,
     order_workflow_id,
 )
 from orderflow.orders import Orders
 from orderflow.store import Store
-from orderflow.teaching import deployment, history, testkit
+from orderflow.teaching import deployment, gateway, history, testkit
 from orderflow.teaching.variants import COOLING_OFF, COOLING_OFF_PATCH
 
 if TYPE_CHECKING:
     from orderflow.lab.env import NotebookEnv
 
+__all__ = [
+    "ENV_STOPPED",
+    "Chosen",
+    "Verdict",
+    "check_cancel_while_retrying",
+    "check_cart",
+    "check_cooling_off",
+    "check_declined_card_test",
+    "check_first_workflow",
+    "check_payment_policy",
+    "load",
+    "load_solution",
+    "module_for",
+    "yours_or_solution",
+]
+
 FAILED_OUTCOMES = (AttemptOutcome.FAILED, AttemptOutcome.TIMED_OUT)
 
 ANSWER_TIMEOUT = 30.0
-"""Seconds an answer (and the order it drives) may take before the check gives up."""
+"""Seconds an answer (and the orders it drives) may take before the check gives up."""
 
-
-@dataclass
-class Verdict:
-    """The outcome of a check: right or not, and why, in sentences."""
-
-    exercise: str
-    ok: bool
-    notes: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        head = f"{'Correct' if self.ok else 'Not yet'} - {self.exercise}"
-        return "\n".join([head, *(f"  - {note}" for note in self.notes)])
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-async def _fresh_product(env: NotebookEnv, exercise: str, stock: int, price: str) -> str:
-    """The exercise's own product, its stock reset, so every run starts the same."""
-    sku = f"exercise-{exercise}"
-    await env.restock(sku, stock, price, name=f"Exercise {exercise} product")
-    return sku
+RUN_TIMEOUT = 15.0
+"""Seconds the learner's own workflow may take in a check before it is stopped."""
 
 
 async def _call(answer: Callable[..., Any], *args: Any) -> Any:
@@ -78,188 +94,619 @@ async def _call(answer: Callable[..., Any], *args: Any) -> Any:
     return result
 
 
-# --- 01: place an order and wait for it ----------------------------------------------
+def _not_a_module(exercise: str, answer: Any) -> Verdict | None:
+    if isinstance(answer, ModuleType):
+        return None
+    return Verdict(
+        exercise,
+        False,
+        [f"Give the check your module (`exercises.load(...)`), not a {type(answer).__name__}."],
+    )
 
 
-async def check_place_and_wait(
-    env: NotebookEnv, place_and_wait: Callable[[NotebookEnv, str, int], Awaitable[OrderStatus]]
-) -> Verdict:
-    """Exercise 01: ``place_and_wait(env, sku, quantity)`` places an order and returns its
-    final status."""
-    exercise = "place an order and return its final status"
-    sku = await _fresh_product(env, "01", stock=10, price="3.50")
-    quantity = 3
+def _stuck_note(stuck: str) -> str:
+    return (
+        f"The workflow task failed: {stuck}. Temporal retries a failing workflow task "
+        "instead of failing the workflow, so the run would hang there until the code is "
+        "fixed; the check stopped it."
+    )
+
+
+# --- 01: your first workflow and activity --------------------------------------------
+
+FIRST_WORKFLOW_EXERCISE = "your first workflow and activity"
+FIRST_WORKFLOW_LINES = (("ceramic-mug", 2), ("espresso-beans", 1))
+"""The quote the check asks for (prices from the module's own ``PRICES_CENTS``)."""
+
+
+def first_workflow_gaps(module: ModuleType) -> list[str]:
+    """What exercise 01's module still lacks, without running it (empty: complete)."""
+    gaps = []
+    if not is_activity(getattr(module, "price_line", None)):
+        gaps.append(
+            "TODO 1: `price_line` is not an activity yet: decorate it with `@activity.defn`"
+        )
+    quote = getattr(module, "QuoteWorkflow", None)
+    shape = workflow_shape(quote)
+    if not shape.is_workflow:
+        reason = f" ({shape.error})" if shape.error else ""
+        gaps.append(
+            "TODO 2: `QuoteWorkflow` is not a workflow yet: `@workflow.defn` on the class, "
+            f"`@workflow.run` on `run`{reason}"
+        )
+    elif "NotImplementedError" in _source(getattr(quote, "run", None)):
+        gaps.append("TODO 3: `run` still raises NotImplementedError")
+    if shape.is_workflow and "priced" not in shape.queries:
+        gaps.append("TODO 4: `QuoteWorkflow` has no Query named `priced` yet")
+    return gaps
+
+
+def _source(obj: Any) -> str:
     try:
-        result = await _call(place_and_wait, env, sku, quantity)
-    except NotImplementedError:
-        return Verdict(exercise, False, ["Not answered yet: replace `raise NotImplementedError`."])
-    except TimeoutError:
-        return Verdict(exercise, False, [f"Your function did not return in {ANSWER_TIMEOUT:g} s."])
-    except Exception as error:
-        return Verdict(exercise, False, [f"Your function raised {type(error).__name__}: {error}"])
+        return inspect.getsource(obj)
+    except (TypeError, OSError):
+        return ""
+
+
+@guarded(FIRST_WORKFLOW_EXERCISE)
+async def check_first_workflow(env: NotebookEnv, module: Any) -> Verdict:
+    """Exercise 01: ``price_line`` is an activity; ``QuoteWorkflow`` prices every line
+    through it (one activity per line, with a timeout), returns the quote, and answers
+    the ``priced`` Query with the lines priced so far."""
+    exercise = FIRST_WORKFLOW_EXERCISE
+    if (wrong := _not_a_module(exercise, module)) is not None:
+        return wrong
+    gaps = first_workflow_gaps(module)
+    if gaps:
+        return Verdict(exercise, False, gaps)
+    request = module.QuoteRequest(
+        customer="exercise",
+        lines=[module.QuoteLine(sku, quantity) for sku, quantity in FIRST_WORKFLOW_LINES],
+    )
+    expected = {sku: module.PRICES_CENTS[sku] * quantity for sku, quantity in FIRST_WORKFLOW_LINES}
+    try:
+        async with exercise_worker(
+            env.client, "01", [module.QuoteWorkflow], [module.price_line]
+        ) as task_queue:
+            handle = await env.client.start_workflow(
+                module.QuoteWorkflow.run, request, id=exercise_id("01"), task_queue=task_queue
+            )
+            try:
+                outcome = await finish(env.client, handle, RUN_TIMEOUT)
+                priced = await handle.query("priced") if outcome.completed else None
+                recorded = await handle.fetch_history()
+            finally:
+                await terminate_quietly(handle)  # the run is done, or must not outlive the check
+    except WorkerRefused as error:
+        return Verdict(exercise, False, [f"The worker refused your code: {error}"])
+    if outcome.stuck:
+        return Verdict(exercise, False, [_stuck_note(outcome.stuck)])
+    if outcome.failure is not None:
+        return Verdict(exercise, False, [f"The workflow failed: {outcome.failure}"])
+    if outcome.timed_out:
+        return Verdict(exercise, False, [f"The quote was not done after {RUN_TIMEOUT:g} s."])
     notes: list[str] = []
-    if result is None:
-        return Verdict(exercise, False, ["Your function returned None: `return` the status."])
-    if not isinstance(result, OrderStatus):
-        return Verdict(
-            exercise,
-            False,
-            [f"Your function returned a {type(result).__name__}, not the OrderStatus."],
-        )
-    left = await env.store.stock(sku)
     ok = True
-    if result.state != OrderState.COMPLETED:
+    scheduled = [options.activity for options in history.activity_options(recorded)]
+    calls = scheduled.count("price_line")
+    if calls != len(FIRST_WORKFLOW_LINES):
         ok = False
         notes.append(
-            f"The status you returned says {result.state.value}: it was read before the order "
-            "finished. Wait for the result (`await env.wait(order_id)`), don't just query."
+            f"The history holds {calls} `price_line` activit{'y' if calls == 1 else 'ies'} "
+            f"for {len(FIRST_WORKFLOW_LINES)} lines: every price must come from the "
+            "activity, through `workflow.execute_activity(price_line, line, ...)`. Calling "
+            "the function directly runs it inside the workflow, where nothing is recorded."
         )
     else:
-        notes.append("The returned status is final: COMPLETED.")
-    if left != 10 - quantity:
+        notes.append(f"Each of the {calls} lines was priced by its own activity.")
+    quote = outcome.result
+    total = sum(expected.values())
+    if getattr(quote, "total_cents", None) != total:
         ok = False
-        notes.append(f"Stock went from 10 to {left}; ordering {quantity} should leave 7.")
+        notes.append(
+            f"The quote's total_cents is {getattr(quote, 'total_cents', None)!r}, expected {total}."
+        )
     else:
-        notes.append(f"Stock went from 10 to {left}: exactly {quantity} were reserved.")
-    expected_total = Decimal("3.50") * quantity
-    if result.total is not None and result.total != expected_total:
+        notes.append(f"The quote adds up to {total} cents.")
+    answered = _lines_by_sku(priced)
+    if answered != expected:
         ok = False
-        notes.append(f"Total is {result.total}, expected {expected_total}.")
+        notes.append(
+            f"After the run the `priced` Query answered {answered or priced!r}; expected "
+            f"the priced lines {expected}."
+        )
+    else:
+        notes.append("The `priced` Query answers with the priced lines.")
     return Verdict(exercise, ok, notes)
 
 
-# --- 02: a payment retry policy that gives up after 3 attempts -----------------------
+def _lines_by_sku(lines: Any) -> dict[str, int]:
+    """``{sku: line_cents}`` from whatever the Query returned (dataclasses or dicts)."""
+    found: dict[str, int] = {}
+    for line in lines or []:
+        sku = line.get("sku") if isinstance(line, dict) else getattr(line, "sku", None)
+        cents = line.get("line_cents") if isinstance(line, dict) else getattr(line, "line_cents", 0)
+        if sku is not None:
+            found[str(sku)] = int(cents or 0)
+    return found
 
 
-async def check_retry_policy(env: NotebookEnv, retry: Mapping[str, Any] | None) -> Verdict:
-    """Exercise 02: a retry policy under which a payment that keeps failing is tried
-    exactly 3 times, after which the order fails and the stock is released."""
-    exercise = "give up on payment after 3 attempts"
-    if retry is None:
-        return Verdict(exercise, False, ["Not answered yet: set `my_retry` to a dict."])
+# --- which module a tutorial's cells run ------------------------------------------------
+
+
+def module_for(name: str) -> Chosen:
+    """The learner's exercise module ``name`` once complete, else the worked solution (with
+    a note saying which): what tutorials 01 and 03 run their cells on."""
+    gaps = {"ex01_first_workflow": first_workflow_gaps, "ex03_cart": cart_gaps}
+    if name not in gaps:
+        raise KeyError(f"no exercise module {name!r}; choose from {sorted(gaps)}")
+    return yours_or_solution(name, gaps[name])
+
+
+# --- 02: timeouts and a retry policy at the call site ---------------------------------
+
+PAYMENT_POLICY_EXERCISE = "timeouts and a retry policy for the card gateway"
+POLICY_TIMEOUT = 25.0
+"""Seconds the five gateway situations may take together (the solution needs ~5 s)."""
+SILENCE_NOTICED_WITHIN = 3.0
+"""A silent gateway must be given up within this many seconds (heartbeat timeout 2 s)."""
+Behaviour = gateway.Behaviour
+
+
+@dataclass(frozen=True)
+class _Played:
+    """One gateway situation played on the learner's workflow."""
+
+    behaviour: gateway.Behaviour
+    stuck: str | None
+    timed_out: bool
+    closes: list[history.ActivityClose]
+    options: list[history.ActivityOptions]
+
+
+@guarded(PAYMENT_POLICY_EXERCISE)
+async def check_payment_policy(env: NotebookEnv, module: Any) -> Verdict:
+    """Exercise 02: ``PaymentWorkflow``'s activity call has a start-to-close timeout, a
+    heartbeat timeout of about 2 s, and a RetryPolicy with a 1 s first retry, 3 attempts
+    in all and ``CardDeclined`` non-retryable. Judged on five gateway situations."""
+    exercise = PAYMENT_POLICY_EXERCISE
+    if (wrong := _not_a_module(exercise, module)) is not None:
+        return wrong
+    payment: Any = getattr(module, "PaymentWorkflow", None)
+    if not workflow_shape(payment).is_workflow:
+        return Verdict(exercise, False, ["`PaymentWorkflow` is not a workflow class."])
     try:
-        settings = RetrySettings.model_validate(dict(retry))
-    except (ValidationError, TypeError, ValueError) as error:
-        return Verdict(exercise, False, [f"That is not a valid retry policy: {error}"])
-    budget = _retry_budget(settings, attempts=min(settings.maximum_attempts or 20, 20))
-    if budget > ANSWER_TIMEOUT:
-        return Verdict(
-            exercise,
-            False,
-            [
-                f"With these settings the retries could take {budget:.0f} s; keep the "
-                "intervals short (about 1 s) so the example finishes quickly."
-            ],
-        )
-    sku = await _fresh_product(env, "02", stock=5, price="20.00")
-    order_id = await env.place_order(
-        sku,
-        1,
-        order_id=await env.new_order_id(f"{sku}-order"),
-        faults={"charge_payment": {"fail_first_n": 10}},
-        retry=settings,
-    )
-    try:
-        final = await env.wait(order_id, timeout=ANSWER_TIMEOUT)
-    except TimeoutError:
-        return Verdict(exercise, False, ["The order did not finish in time: are retries endless?"])
-    charges = [
-        a
-        for a in await env.store.attempts(order_workflow_id(order_id))
-        if a.step == "charge_payment"
-    ]
-    notes = [f"The payment was attempted {len(charges)} time(s)."]
-    ok = len(charges) == 3 and final.state == OrderState.FAILED
-    if len(charges) < 3:
-        notes.append("That gives up too early: the task asks for 3 attempts in total.")
-    elif len(charges) > 3:
-        notes.append("That is too many: `maximum_attempts` counts the first attempt too.")
-    if final.state == OrderState.FAILED:
-        restored = await env.store.stock(sku) == 5
-        notes.append(
-            "The order FAILED and its stock was "
-            + ("released (compensation ran)." if restored else "NOT released.")
-        )
-        ok = ok and restored
-    else:
-        notes.append(f"The order ended {final.state.value}, expected FAILED.")
+        async with exercise_worker(
+            env.client, "02", [payment], [gateway.charge_card]
+        ) as task_queue:
+            played = await asyncio.gather(
+                *(_play(env.client, payment, task_queue, behaviour) for behaviour in Behaviour)
+            )
+    except WorkerRefused as error:
+        return Verdict(exercise, False, [f"The worker refused your code: {error}"])
+    by_behaviour = {run.behaviour: run for run in played}
+    stuck = next((run.stuck for run in played if run.stuck), None)
+    if stuck:
+        return Verdict(exercise, False, [_stuck_note(stuck)])
+    notes: list[str] = []
+    ok = _judge_options(by_behaviour[Behaviour.OK].options, notes)
+    for behaviour, judge in _SITUATIONS.items():
+        ok = judge(by_behaviour[behaviour], notes) and ok
     return Verdict(exercise, ok, notes)
 
 
-def _retry_budget(settings: RetrySettings, attempts: int) -> float:
-    """Worst-case seconds spent waiting between ``attempts`` attempts."""
-    waits = (
-        min(settings.initial_interval * settings.backoff_coefficient**n, settings.maximum_interval)
-        for n in range(max(attempts - 1, 0))
+async def _play(
+    client: Client, payment: Any, task_queue: str, behaviour: gateway.Behaviour
+) -> _Played:
+    charge = gateway.CardCharge(
+        charge_id=exercise_id(f"02-{behaviour.value}"), amount_cents=2500, behaviour=behaviour
     )
-    # At least 1 s each: a server with default settings fires timers up to ~1 s late.
-    return sum(max(wait, 1.0) for wait in waits)
+    handle = await client.start_workflow(
+        payment.run,
+        charge,
+        id=charge.charge_id,
+        task_queue=task_queue,
+    )
+    try:
+        outcome = await finish(client, handle, POLICY_TIMEOUT)
+        recorded = await handle.fetch_history()
+    finally:
+        await terminate_quietly(handle)  # the run is done, or must not outlive the check
+    return _Played(
+        behaviour,
+        outcome.stuck,
+        outcome.timed_out,
+        history.activity_closes(recorded),
+        history.activity_options(recorded),
+    )
 
 
-# --- 03: cancel while the payment is being retried ----------------------------------
+def _judge_options(options: list[history.ActivityOptions], notes: list[str]) -> bool:
+    if not options:
+        notes.append("The workflow never called the `charge_card` activity.")
+        return False
+    call = options[0]
+    ok = True
+    if call.start_to_close_s is None:
+        ok = False
+        notes.append(
+            "No start_to_close_timeout: one attempt may then run until the whole activity's "
+            "schedule-to-close timeout. Bound each attempt (10 s)."
+        )
+    if call.heartbeat_s is None:
+        ok = False
+        notes.append(
+            "No heartbeat_timeout: the gateway heartbeats while it works, but nobody "
+            "listens. With heartbeat_timeout=2 s the server gives up on a silent attempt "
+            "after 2 s."
+        )
+    elif call.heartbeat_s > SILENCE_NOTICED_WITHIN:
+        ok = False
+        notes.append(f"heartbeat_timeout is {call.heartbeat_s:g} s; the task asks for 2 s.")
+    first_retry = _seconds(call.retry.get("initialInterval"))
+    if first_retry is not None and first_retry > 2:
+        ok = False
+        notes.append(f"The first retry comes after {first_retry:g} s; the task asks for 1 s.")
+    if ok:
+        notes.append(
+            f"Timeouts: {call.start_to_close_s:g} s per attempt, given up after "
+            f"{call.heartbeat_s:g} s without a heartbeat."
+        )
+    return ok
 
 
+def _seconds(duration: Any) -> float | None:
+    """A protobuf JSON duration (``"1s"``, ``"0.500s"``) in seconds."""
+    if not isinstance(duration, str) or not duration.endswith("s"):
+        return None
+    return float(duration[:-1])
+
+
+def _close(played: _Played) -> history.ActivityClose | None:
+    return played.closes[-1] if played.closes else None
+
+
+def _judge_flaky(played: _Played, notes: list[str]) -> bool:
+    close = _close(played)
+    if close and close.outcome == "completed" and close.attempt == 3:
+        notes.append("A gateway that failed twice was retried and charged on attempt 3.")
+        return True
+    if close is None:
+        notes.append("A gateway that fails twice was still not done when the check gave up.")
+    else:
+        notes.append(
+            f"A gateway that fails twice ended {close.outcome} on attempt {close.attempt}; "
+            "it should be charged on attempt 3."
+        )
+    return False
+
+
+def _judge_down(played: _Played, notes: list[str]) -> bool:
+    close = _close(played)
+    if close and close.outcome == "failed" and close.attempt == 3:
+        notes.append("A gateway that is down was attempted exactly 3 times, then given up.")
+        return True
+    if close is None:
+        notes.append(
+            f"A gateway that is down was still being retried after {POLICY_TIMEOUT:g} s: "
+            "`maximum_attempts=3` stops it (0, the default, means no limit)."
+        )
+    elif close.attempt > 3:
+        notes.append(
+            f"A gateway that is down was attempted {close.attempt} times: "
+            "`maximum_attempts` counts the first attempt too, so 3 means two retries."
+        )
+    else:
+        notes.append(f"A gateway that is down was attempted {close.attempt} time(s), not 3.")
+    return False
+
+
+def _judge_declined(played: _Played, notes: list[str]) -> bool:
+    close = _close(played)
+    if close and close.attempt == 1 and close.outcome == "failed":
+        notes.append("A declined card was attempted once: no retry.")
+        return True
+    attempts = close.attempt if close else "several"
+    notes.append(
+        f"A declined card was attempted {attempts} times: a decline does not get better. "
+        "The gateway raises it as an ordinary error, so name its type in the policy: "
+        f"`non_retryable_error_types=[{gateway.CARD_DECLINED!r}]`."
+    )
+    return False
+
+
+def _judge_silent(played: _Played, notes: list[str]) -> bool:
+    close = _close(played)
+    previous = (close.previous_failure or "") if close else ""
+    if close and close.outcome == "completed" and "Heartbeat" in previous:
+        notes.append(
+            "A gateway that went silent was given up by the heartbeat timeout and charged "
+            f"on attempt {close.attempt}."
+        )
+        return True
+    if close and close.outcome == "completed" and previous:
+        notes.append(
+            f"A gateway that went silent was given up only by: {previous}. A heartbeat "
+            "timeout notices the silence sooner."
+        )
+    else:
+        notes.append("A gateway that went silent was not given up and retried in time.")
+    return False
+
+
+_SITUATIONS: dict[gateway.Behaviour, Callable[[_Played, list[str]], bool]] = {
+    Behaviour.FLAKY: _judge_flaky,
+    Behaviour.DOWN: _judge_down,
+    Behaviour.DECLINED: _judge_declined,
+    Behaviour.SILENT: _judge_silent,
+}
+
+
+# --- 03 (a): Query, Signal and Update on your own workflow -----------------------------
+
+CART_EXERCISE = "a cart with a Query, a Signal and an Update with a validator"
+CART_ITEMS = (("ceramic-mug", 2), ("espresso-beans", 1), ("ceramic-mug", 1))
+UPDATE_RPC_TIMEOUT = 5.0
+
+
+def cart_gaps(module: ModuleType) -> list[str]:
+    """What exercise 03's cart still lacks, without running it (empty: complete)."""
+    shape = workflow_shape(getattr(module, "CartWorkflow", None))
+    if not shape.is_workflow:
+        return [f"`CartWorkflow` is not a workflow class ({shape.error or 'no @workflow.defn'})"]
+    gaps = []
+    if "items" not in shape.queries:
+        gaps.append(_handler_gap("TODO 1", "items", "Query", shape))
+    if "add_item" not in shape.signals:
+        gaps.append(_handler_gap("TODO 2", "add_item", "Signal", shape))
+    if "checkout" not in shape.updates:
+        gaps.append(_handler_gap("TODO 3", "checkout", "Update", shape))
+    elif "checkout" not in shape.validated_updates:
+        gaps.append("TODO 3: the `checkout` Update has no validator (`@checkout.validator`)")
+    return gaps
+
+
+def _handler_gap(todo: str, name: str, kind: str, shape: Any) -> str:
+    for other, handlers in (("Query", shape.queries), ("Signal", shape.signals)):
+        if name in handlers and other != kind:
+            return f"{todo}: `{name}` is a {other}; the task asks for a {kind}"
+    if name in shape.updates and kind != "Update":
+        return f"{todo}: `{name}` is an Update; the task asks for a {kind}"
+    return f"{todo}: no {kind} named `{name}` yet"
+
+
+@guarded(CART_EXERCISE)
+async def check_cart(env: NotebookEnv, module: Any) -> Verdict:
+    """Exercise 03 (a): ``CartWorkflow`` answers the ``items`` Query, takes ``add_item``
+    Signals, and its ``checkout`` Update answers with the units in the cart - after its
+    validator refused an empty cart without leaving a trace in the history."""
+    exercise = CART_EXERCISE
+    if (wrong := _not_a_module(exercise, module)) is not None:
+        return wrong
+    gaps = cart_gaps(module)
+    if gaps:
+        return Verdict(exercise, False, gaps)
+    cart = module.CartWorkflow
+    try:
+        async with exercise_worker(env.client, "03-cart", [cart]) as task_queue:
+            handle = await env.client.start_workflow(
+                cart.run, "exercise", id=exercise_id("03-cart"), task_queue=task_queue
+            )
+            try:
+                refusal = await _checkout(handle)
+                if not isinstance(refusal, WorkflowUpdateFailedError):
+                    return Verdict(exercise, False, [_not_refused(refusal)])
+                after_refusal = await handle.fetch_history()
+                for sku, quantity in CART_ITEMS:
+                    await handle.signal("add_item", module.CartItem(sku, quantity))
+                contents = await handle.query("items")
+                answer = await _checkout(handle)
+                outcome = await finish(env.client, handle, RUN_TIMEOUT)
+                recorded = await handle.fetch_history()
+            finally:
+                await terminate_quietly(handle)  # the run is done, or must not outlive the check
+    except WorkerRefused as error:
+        return Verdict(exercise, False, [f"The worker refused your code: {error}"])
+    if outcome.stuck:
+        return Verdict(exercise, False, [_stuck_note(outcome.stuck)])
+    notes: list[str] = []
+    ok = True
+    if _update_names(after_refusal):
+        ok = False
+        notes.append(
+            "An empty cart was refused, but only after the Update was accepted into the "
+            "history: refuse it in the validator, which runs before anything is recorded."
+        )
+    else:
+        notes.append(f"An empty cart was refused by the validator: {_reason(refusal)}.")
+    expected: dict[str, int] = {}
+    for sku, quantity in CART_ITEMS:
+        expected[sku] = expected.get(sku, 0) + quantity
+    if contents != expected:
+        ok = False
+        notes.append(
+            f"After three `add_item` Signals the `items` Query answered {contents!r}, "
+            f"expected {expected}."
+        )
+    else:
+        notes.append(f"Three Signals were applied; the Query shows {contents}.")
+    units = sum(expected.values())
+    if answer != units:
+        ok = False
+        notes.append(f"The checkout Update answered {_answer_text(answer)}, expected {units}.")
+    elif not outcome.completed or outcome.result != expected:
+        ok = False
+        notes.append(
+            "The checkout Update answered, but the workflow did not then complete with the "
+            f"cart ({_outcome_text(outcome)})."
+        )
+    else:
+        notes.append(f"The checkout Update answered {units}, and the workflow completed.")
+    signals = _signal_names(recorded)
+    if signals.count("add_item") != len(CART_ITEMS):
+        ok = False
+        notes.append(f"The history holds {signals.count('add_item')} `add_item` Signals.")
+    return Verdict(exercise, ok, notes)
+
+
+def _not_refused(answer: Any) -> str:
+    if isinstance(answer, UpdateTimeout):
+        return (
+            f"Checking out an empty cart got no answer within {UPDATE_RPC_TIMEOUT:g} s: does "
+            "the handler or the validator raise something the workflow cannot handle?"
+        )
+    return (
+        f"Checking out an empty cart answered {answer!r}: the validator must refuse it "
+        "(raise an exception in it)."
+    )
+
+
+def _answer_text(answer: Any) -> str:
+    if isinstance(answer, WorkflowUpdateFailedError):
+        return f"with an error ({_reason(answer)})"
+    if isinstance(answer, UpdateTimeout):
+        return f"nothing within {UPDATE_RPC_TIMEOUT:g} s"
+    return repr(answer)
+
+
+async def _checkout(handle: Any) -> Any:
+    """The checkout Update's answer, or the error it raised (a refusal, a timeout)."""
+    try:
+        return await handle.execute_update(
+            "checkout", rpc_timeout=timedelta(seconds=UPDATE_RPC_TIMEOUT)
+        )
+    except (WorkflowUpdateFailedError, UpdateTimeout) as error:
+        return error
+
+
+def _reason(error: WorkflowUpdateFailedError) -> str:
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause)
+
+
+def _outcome_text(outcome: Any) -> str:
+    if outcome.failure is not None:
+        return f"it failed: {outcome.failure}"
+    if outcome.timed_out:
+        return f"still running after {RUN_TIMEOUT:g} s"
+    return f"it returned {outcome.result!r}"
+
+
+def _update_names(recorded: WorkflowHistory) -> list[str]:
+    return [name for kind, name in history.messages(recorded) if kind == "update"]
+
+
+def _signal_names(recorded: WorkflowHistory) -> list[str]:
+    return [name for kind, name in history.messages(recorded) if kind == "signal"]
+
+
+# --- 03 (b): cancel while the payment is being retried --------------------------------
+
+CANCEL_EXERCISE = "cancel with the Update while the payment is being retried"
+CANCEL_ORDERS = {"soon": 0.0, "later": 2.5}
+"""The check's two orders and their step delays: the payment starts retrying at about
+0.5 s in one and 5.5 s in the other, so no fixed sleep hits both retry windows."""
+
+
+@guarded(CANCEL_EXERCISE)
 async def check_cancel_while_retrying(
     env: NotebookEnv, cancel_while_retrying: Callable[[NotebookEnv, str], Awaitable[Any]]
 ) -> Verdict:
-    """Exercise 03: ``cancel_while_retrying(env, order_id)`` waits until the status Query
-    shows the payment step ``retrying`` (the gateway is down), then cancels with the Update.
-    The order must end CANCELLED, with nothing charged and the stock back."""
-    exercise = "cancel while the payment is being retried"
-    sku = await _fresh_product(env, "03", stock=4, price="15.00")
-    order_id = await env.place_order(
-        sku,
-        1,
-        order_id=await env.new_order_id(f"{sku}-order"),
-        faults={"charge_payment": {"fail_first_n": 10}},
-        retry={"initial_interval": 1.0, "backoff_coefficient": 1.0, "maximum_attempts": 6},
-    )
+    """Exercise 03 (b): ``cancel_while_retrying(env, order_id)`` waits until the status
+    Query shows the payment step ``retrying`` (the gateway is down), then cancels with the
+    ``cancel_order`` Update. Run on two orders whose retries start at different times:
+    each must end CANCELLED after a failed payment attempt, through the Update, with
+    nothing charged and the stock back."""
+    exercise = CANCEL_EXERCISE
+    sku = f"exercise-03-{new_order_id()[:8]}"
+    await env.restock(sku, 4, "15.00", name="Exercise 03 product")
+    placed = {
+        name: await env.place_order(
+            sku,
+            1,
+            order_id=await env.new_order_id(f"ex03-{name}-{new_order_id()[:6]}"),
+            step_delay=delay,
+            faults={"charge_payment": {"fail_first_n": 10}},
+            retry={"initial_interval": 1.0, "backoff_coefficient": 1.0, "maximum_attempts": 6},
+        )
+        for name, delay in CANCEL_ORDERS.items()
+    }
     try:
-        await _call(cancel_while_retrying, env, order_id)
-    except NotImplementedError:
-        await env.cancel(order_id, "exercise cleanup", signal=True)
-        return Verdict(exercise, False, ["Not answered yet: replace `raise NotImplementedError`."])
+        await asyncio.gather(
+            *(_call(cancel_while_retrying, env, order) for order in placed.values())
+        )
     except Exception as error:
-        await env.cancel(order_id, "exercise cleanup", signal=True)
+        for order in placed.values():
+            await _stop_order(env, order)
+        if isinstance(error, NotImplementedError):
+            return Verdict(
+                exercise, False, ["Not answered yet: replace `raise NotImplementedError`."]
+            )
+        if isinstance(error, TimeoutError):
+            return Verdict(
+                exercise, False, [f"Your function did not return in {ANSWER_TIMEOUT:g} s."]
+            )
         return Verdict(exercise, False, [f"Your function raised {type(error).__name__}: {error}"])
-    final = await env.wait(order_id, timeout=ANSWER_TIMEOUT)
-    workflow_id = order_workflow_id(order_id)
-    charges = [a for a in await env.store.attempts(workflow_id) if a.step == "charge_payment"]
-    failed = [a for a in charges if a.outcome in FAILED_OUTCOMES]
     notes: list[str] = []
     ok = True
-    if final.state != OrderState.CANCELLED:
-        ok = False
-        notes.append(
-            f"The order ended {final.state.value}: your cancel never took effect "
-            "(after 6 failed payment attempts the order fails on its own)."
-        )
-    elif not failed:
-        ok = False
-        notes.append(
-            "You cancelled before the payment was even tried: wait until the status "
-            "Query shows the charge_payment step as 'retrying'."
-        )
-    else:
-        notes.append(
-            f"You cancelled after {len(failed)} failed payment attempt(s), while Temporal "
-            "was retrying: the order is CANCELLED."
-        )
-    net = await env.store.net_charged(workflow_id)
-    if net != 0:
-        ok = False
-        notes.append(f"The customer was charged {net}: a cancelled order must cost nothing.")
-    elif final.state == OrderState.CANCELLED:
-        notes.append("Nothing was charged (the ledger nets to 0).")
+    for name, order in placed.items():
+        order_ok, order_notes = await _judge_cancel(env, order, name)
+        ok = ok and order_ok
+        notes += order_notes
     if await env.store.stock(sku) != 4:
         ok = False
-        notes.append("The reserved stock was not put back.")
-    elif final.state == OrderState.CANCELLED:
-        notes.append("The reserved stock was released by the compensation.")
+        notes.append("The reserved stock was not all put back.")
     return Verdict(exercise, ok, notes)
 
 
-# --- 06 and 07 (workflow code and tests) -------------------------------------------------
+async def _stop_order(env: NotebookEnv, order_id: str) -> None:
+    """Cancel a check's order the learner's answer left running (never raises)."""
+    try:
+        await env.cancel(order_id, "exercise cleanup", signal=True)
+    except Exception:  # already final, or gone: nothing to clean up
+        return
+
+
+async def _judge_cancel(env: NotebookEnv, order_id: str, name: str) -> tuple[bool, list[str]]:
+    final = await env.wait(order_id, timeout=ANSWER_TIMEOUT)
+    workflow_id = order_workflow_id(order_id)
+    charges = [
+        a for a in await env.store.attempts(workflow_id) if a.step == StepName.CHARGE_PAYMENT
+    ]
+    failed = [a for a in charges if a.outcome in FAILED_OUTCOMES]
+    recorded = await history.fetch(env.client, workflow_id)
+    messages = history.messages(recorded)
+    label = f"Order {name!r}"
+    if final.state != OrderState.CANCELLED:
+        return False, [
+            f"{label} ended {final.state.value}: your cancel never took effect (after 6 "
+            "failed payment attempts an order fails on its own)."
+        ]
+    if ("signal", CANCEL_SIGNAL) in messages:
+        return False, [
+            f"{label} was cancelled with the `{CANCEL_SIGNAL}` Signal; the task asks for the "
+            f"`{CANCEL_UPDATE}` Update (`env.cancel(order_id, reason)`), which answers - or "
+            "says no."
+        ]
+    if ("update", CANCEL_UPDATE) not in messages:
+        return False, [f"{label} was cancelled, but not through the `{CANCEL_UPDATE}` Update."]
+    if not failed:
+        return False, [
+            f"{label} was cancelled before its payment had failed even once: wait until the "
+            "status Query shows the charge_payment step as 'retrying' (a fixed sleep is "
+            "too early for one order and too late for another)."
+        ]
+    notes = [
+        f"{label} was cancelled with the Update after {len(failed)} failed payment "
+        "attempt(s), while Temporal was retrying."
+    ]
+    net = await env.store.net_charged(workflow_id)
+    if net != 0:
+        return False, [*notes, f"{label}: the customer was charged {net}."]
+    return True, notes
+
+
+# --- shared by 06 and 07 --------------------------------------------------------------
 
 ORDER_TIMEOUT = 15.0
 """Seconds the exercise's new order may take before the check gives up on it."""
@@ -277,6 +724,7 @@ class HasClientAndStore(Protocol):
 COOLING_OFF_EXERCISE = "add the cooling-off timer without breaking running orders"
 
 
+@guarded(COOLING_OFF_EXERCISE)
 async def check_cooling_off(
     env: HasClientAndStore, workflow_class: type, histories: Sequence[WorkflowHistory]
 ) -> Verdict:
@@ -383,23 +831,27 @@ DECLINED_CARD_EXERCISE = "a test that catches 'a declined card keeps the stock'"
 async def check_declined_card_test(test: Callable[..., Any]) -> Verdict:
     """Exercise 07: ``test`` passes on the correct workflow and fails on the broken one.
 
-    The test runs under pytest in a subprocess, once with the project's ``OrderWorkflow``
-    and once with :class:`~orderflow.teaching.variants.LeakyStockOrderWorkflow` behind the
-    ``orders`` fixture.
+    The test runs under pytest in a subprocess, behind the ``orders`` fixture, once with
+    each version: the project's ``OrderWorkflow`` and
+    :class:`~orderflow.teaching.variants.RefactoredOrderWorkflow` (same behaviour, another
+    class: it must pass on both) and
+    :class:`~orderflow.teaching.variants.LeakyStockOrderWorkflow` (it must fail).
     """
     try:
-        run = await testkit.run_tests(test, workflows=("correct", "broken"))
+        run = await testkit.run_tests(test, workflows=("correct", "refactored", "broken"))
     except (TypeError, OSError) as error:  # not a function, no source to copy, ...
         return Verdict(DECLINED_CARD_EXERCISE, False, [str(error)])
     by_workflow = {result.param: result for result in run.results}
-    correct, broken = by_workflow.get("correct"), by_workflow.get("broken")
-    if correct is None or broken is None:
+    correct, refactored, broken = (
+        by_workflow.get(name) for name in ("correct", "refactored", "broken")
+    )
+    if correct is None or refactored is None or broken is None:
         return Verdict(
             DECLINED_CARD_EXERCISE,
             False,
             [
-                "pytest did not run your test against both workflows. Name it `test_...`, "
-                "make it take the `orders` fixture, and check its output:",
+                "pytest did not run your test against every workflow version. Name it "
+                "`test_...`, make it take the `orders` fixture, and check its output:",
                 run.summary_line(),
             ],
         )
@@ -412,12 +864,22 @@ async def check_declined_card_test(test: Callable[..., Any]) -> Verdict:
                 f"bug: {correct.message}",
             ],
         )
-    if broken.passed:
+    if not refactored.passed:
         return Verdict(
             DECLINED_CARD_EXERCISE,
             False,
             [
                 "Your test passes on the correct workflow.",
+                "It fails on a refactored one that behaves exactly the same: it tests how "
+                f"the code is built, not what happens to the order ({refactored.message}).",
+            ],
+        )
+    if broken.passed:
+        return Verdict(
+            DECLINED_CARD_EXERCISE,
+            False,
+            [
+                "Your test passes on the correct workflow (and on a refactored one).",
                 "It also passes on the broken one, which keeps the stock after a declined "
                 "card: it does not catch the bug. What should the stock be afterwards?",
             ],
@@ -426,7 +888,7 @@ async def check_declined_card_test(test: Callable[..., Any]) -> Verdict:
         DECLINED_CARD_EXERCISE,
         True,
         [
-            "Your test passes on the correct workflow.",
+            "Your test passes on the correct workflow, and on a refactored one.",
             f"It fails on the broken one: {broken.message}",
         ],
     )

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pandas as pd
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
 from orderflow.models import (
     AttemptOutcome,
@@ -55,20 +55,28 @@ ATTEMPT_COLUMNS = [
     "wait_before_s",
 ]
 
+LOST = "lost"
+"""Outcome of an attempt whose worker process was killed during it (see :func:`mark_lost`):
+the tracker never recorded its end, so its row still says ``running``."""
+
 OUTCOME_COLORS: dict[str, str] = {
     AttemptOutcome.COMPLETED: "#2e7d32",
     AttemptOutcome.FAILED: "#c62828",
     AttemptOutcome.TIMED_OUT: "#ef6c00",
     AttemptOutcome.CANCELLED: "#757575",
     AttemptOutcome.RUNNING: "#6a1b9a",
+    LOST: "#6a1b9a",
 }
 OUTCOME_LABELS: dict[str, str] = {
     AttemptOutcome.COMPLETED: "completed",
     AttemptOutcome.FAILED: "failed",
-    AttemptOutcome.TIMED_OUT: "timed out",
+    AttemptOutcome.TIMED_OUT: "timed out (by the server)",
     AttemptOutcome.CANCELLED: "cancelled",
     AttemptOutcome.RUNNING: "running / lost (worker gone)",
+    LOST: "lost: its worker was killed",
 }
+ZOMBIE_COLOR = "#cfd8dc"
+ZOMBIE_LABEL = "worker still busy after the server gave up (result ignored)"
 
 FAILED_OUTCOMES = [AttemptOutcome.FAILED.value, AttemptOutcome.TIMED_OUT.value]
 
@@ -176,6 +184,69 @@ def _frame(attempts: Attempts, as_of: datetime | None = None) -> pd.DataFrame:
     return attempts_frame(attempts, as_of=as_of)
 
 
+def server_view(attempts: Attempts, recorded: WorkflowHistory) -> pd.DataFrame:
+    """The attempts as the server timed them, from the order's history.
+
+    The tracker records when a *worker* let go of an attempt. The server does not wait
+    for that: an attempt still running when its start-to-close timeout (read from the
+    history's ``ActivityTaskScheduled``) runs out is timed out there and then, and the
+    retry backoff starts. Such an attempt ends at its start plus that timeout here, with
+    outcome ``timed_out``; ``worker_end_s`` keeps when its worker really let go, and
+    ``note`` says what happened. Other attempts are unchanged.
+    """
+    frame = _frame(attempts).copy()
+    limits: dict[str, float] = {}
+    for options in history.activity_options(recorded):
+        if options.start_to_close_s is not None:
+            limits.setdefault(options.activity, options.start_to_close_s)
+    frame["worker_end_s"] = frame["end_s"]
+    frame["note"] = ""
+    limit = frame["step"].map(limits)
+    over = limit.notna() & (frame["duration_s"] > limit)
+    frame.loc[over, "end_s"] = frame.loc[over, "start_s"] + limit[over]
+    frame.loc[over, "outcome"] = AttemptOutcome.TIMED_OUT.value
+    frame.loc[over, "note"] = [
+        f"timed out by the server after {seconds:g} s (start-to-close); "
+        f"its worker let go {late:.1f} s later"
+        for seconds, late in zip(
+            limit[over], frame.loc[over, "worker_end_s"] - frame.loc[over, "end_s"], strict=True
+        )
+    ]
+    return _with_durations(frame)
+
+
+def mark_lost(attempts: Attempts, *, worker: str, at: datetime) -> pd.DataFrame:
+    """The attempts, with those that ``worker`` was still running end at ``at``, ``lost``.
+
+    A worker process killed mid-attempt (``kill -9``) never records the attempt's end: its
+    row stays ``running``. ``at`` is when it was killed; the server only notices later
+    (the heartbeat or start-to-close timeout), which the chart shows as the gap before
+    the next attempt.
+    """
+    frame = _frame(attempts).copy()
+    killed = _utc(at)
+    lost = (frame["worker"] == worker) & (frame["outcome"] == AttemptOutcome.RUNNING.value)
+    frame.loc[lost, "finished_at"] = killed
+    frame.loc[lost, "outcome"] = LOST
+    frame.loc[lost, "end_s"] = (
+        frame.loc[lost, "finished_at"] - frame["started_at"].min()
+    ).dt.total_seconds()
+    return _with_durations(frame)
+
+
+def _utc(when: datetime) -> pd.Timestamp:
+    stamp = pd.Timestamp(when)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _with_durations(frame: pd.DataFrame) -> pd.DataFrame:
+    """Recompute ``duration_s`` and ``wait_before_s`` after ends were changed."""
+    frame["duration_s"] = frame["end_s"] - frame["start_s"]
+    previous_end = frame.groupby("step")["end_s"].shift(1)
+    frame["wait_before_s"] = frame["start_s"] - previous_end
+    return frame
+
+
 def status_frame(status: OrderStatus) -> pd.DataFrame:
     """The ``status`` Query's steps as a table: status, attempts, last error per step."""
     return pd.DataFrame(
@@ -200,11 +271,15 @@ def plot_timeline(
     title: str | None = None,
     ax: Axes | None = None,
     as_of: datetime | None = None,
+    marks: Mapping[str, datetime] | None = None,
 ) -> Figure:
     """One row per step, one bar per attempt coloured by outcome; gaps are the backoff.
 
     Each bar is labelled with its attempt number; each gap with its length in seconds.
-    Returns the figure (closed for pyplot, so a notebook shows it once, as PNG).
+    A frame from :func:`server_view` also shows, hatched, how long a worker kept an
+    attempt the server had already timed out. ``marks`` are moments to draw as labelled
+    vertical lines (a worker killed, a task timed out). Returns the figure (closed for
+    pyplot, so a notebook shows it once, as PNG).
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -218,7 +293,8 @@ def plot_timeline(
     else:
         fig = ax.figure  # type: ignore[assignment]
     rows = {step: len(steps) - 1 - index for index, step in enumerate(steps)}
-    span = float(frame["end_s"].max()) if not frame.empty else 1.0
+    ends = frame["worker_end_s"] if "worker_end_s" in frame else frame["end_s"]
+    span = float(max(frame["end_s"].max(), ends.max())) if not frame.empty else 1.0
     min_width = max(span, 1.0) * 0.004  # keep instant attempts visible
     for record in frame.itertuples(index=False):
         y = rows[record.step]
@@ -227,6 +303,18 @@ def plot_timeline(
         ax.barh(
             y, width, left=record.start_s, height=0.5, color=color, edgecolor="black", linewidth=0.4
         )
+        tail = float(getattr(record, "worker_end_s", record.end_s)) - float(record.end_s)
+        if tail > 0.01:
+            ax.barh(
+                y,
+                tail,
+                left=record.end_s,
+                height=0.5,
+                color=ZOMBIE_COLOR,
+                hatch="///",
+                edgecolor="#607d8b",
+                linewidth=0.4,
+            )
         ax.annotate(
             f"#{record.attempt}",
             (record.start_s + width / 2, y + 0.3),
@@ -246,17 +334,39 @@ def plot_timeline(
                 fontsize=7,
                 color="#455a64",
             )
+    origin = frame["started_at"].min() if not frame.empty else None
+    for index, (label, when) in enumerate((marks or {}).items()):
+        if origin is None:
+            break
+        x = (_utc(when) - origin).total_seconds()
+        span = max(span, x)
+        ax.axvline(x, color="#37474f", linestyle="--", linewidth=0.9)
+        ax.annotate(
+            label,
+            (x, len(steps) - 0.35 - 0.3 * (index % 2)),  # staggered: close marks stay legible
+            xytext=(3, 0),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="#37474f",
+        )
     ax.set_yticks(list(rows.values()), labels=list(rows.keys()))
     ax.set_ylim(-0.8, len(steps) - 0.2)
     ax.set_xlim(left=-0.02 * max(span, 1.0), right=max(span, 1.0) * 1.05)
     ax.set_xlabel("seconds since the first attempt started")
     ax.grid(axis="x", alpha=0.3)
     seen = [outcome for outcome in OUTCOME_COLORS if outcome in set(frame["outcome"])]
+    handles = [Patch(color=OUTCOME_COLORS[o], label=OUTCOME_LABELS[o]) for o in seen]
+    if "worker_end_s" in frame and bool((frame["worker_end_s"] > frame["end_s"] + 0.01).any()):
+        handles.append(
+            Patch(facecolor=ZOMBIE_COLOR, hatch="///", edgecolor="#607d8b", label=ZOMBIE_LABEL)
+        )
     ax.legend(
-        handles=[Patch(color=OUTCOME_COLORS[o], label=OUTCOME_LABELS[o]) for o in seen],
+        handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.25 if len(steps) < 3 else -0.18),
-        ncol=max(len(seen), 1),
+        ncol=min(max(len(handles), 1), 3),
         frameon=False,
         fontsize=8,
     )

@@ -12,6 +12,7 @@ import asyncio
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -282,3 +283,237 @@ def _details(kind: str, attributes: Mapping[str, Any]) -> str:
         retry = attributes.get("retryPolicy", {})
         return f"max attempts {retry.get('maximumAttempts', 0) or 'unlimited'}"
     return ""
+
+
+# --- what each event means (tutorials 01-03) ----------------------------------------------
+
+EVENT_MEANINGS: dict[str, str] = {
+    "WorkflowExecutionStarted": (
+        "A client started the workflow: its type, id, task queue and input are recorded."
+    ),
+    "WorkflowTaskScheduled": (
+        "The workflow has something new to react to (its start, an activity result, a "
+        "message, a fired timer): the server puts a workflow task on the task queue."
+    ),
+    "WorkflowTaskStarted": "A worker took that workflow task from the task queue.",
+    "WorkflowTaskCompleted": (
+        "The worker ran the workflow code until it had to wait again and answered with "
+        "commands; the events right after it are those commands."
+    ),
+    "WorkflowTaskFailed": (
+        "The workflow code raised an error or could not replay its history: the task is "
+        "retried, the workflow itself keeps running."
+    ),
+    "WorkflowTaskTimedOut": (
+        "No worker finished the workflow task in time, e.g. it waited on the sticky queue "
+        "of a worker that had died: the server schedules it again for any worker."
+    ),
+    "ActivityTaskScheduled": (
+        "A command: run this activity, with these timeouts and this retry policy. The "
+        "server puts an activity task on the task queue."
+    ),
+    "ActivityTaskStarted": (
+        "A worker ran the activity. Written when the activity closes, once, for its last "
+        "attempt (with the attempt number and the previous attempt's failure)."
+    ),
+    "ActivityTaskCompleted": (
+        "The activity returned; its result is now in the history, so a replay reads it "
+        "instead of running the activity again."
+    ),
+    "ActivityTaskFailed": (
+        "The activity failed for good: a non-retryable error, or no attempt left."
+    ),
+    "ActivityTaskTimedOut": "The server gave up on the activity after a timeout, no retry left.",
+    "ActivityTaskCancelRequested": "A command: cancel this running activity.",
+    "ActivityTaskCanceled": "The activity stopped after the cancel request.",
+    "TimerStarted": (
+        "A command: start a durable timer (workflow.sleep, or a wait with a timeout). "
+        "The server keeps it and fires it, with or without a worker running."
+    ),
+    "TimerFired": "The timer went off; the workflow is woken up by a new workflow task.",
+    "TimerCanceled": "A command: the timer is no longer needed (what it waited for came first).",
+    "MarkerRecorded": (
+        "A command that only records a fact for replay: a `workflow.patched(...)` "
+        "decision (this execution took the patched code path), or a local activity's result."
+    ),
+    "UpsertWorkflowSearchAttributes": (
+        "A command: set the workflow's search attributes (what lists, filters and counts "
+        "query). `workflow.patched` also writes one (TemporalChangeVersion)."
+    ),
+    "WorkflowPropertiesModified": "A command: change the workflow's memo (workflow.upsert_memo).",
+    "WorkflowExecutionSignaled": (
+        "A Signal arrived: its name and input are recorded before the workflow sees it."
+    ),
+    "WorkflowExecutionUpdateAccepted": (
+        "An Update passed its validator; from here on it is part of the history."
+    ),
+    "WorkflowExecutionUpdateCompleted": (
+        "The Update's handler finished; its result went back to the caller."
+    ),
+    "WorkflowExecutionCancelRequested": (
+        "Someone asked Temporal to cancel the workflow (handle.cancel(), `temporal "
+        "workflow cancel`, the UI); the workflow code decides what that means."
+    ),
+    "StartChildWorkflowExecutionInitiated": "A command: start a child workflow.",
+    "ChildWorkflowExecutionStarted": "The child workflow is running (it has its own history).",
+    "ChildWorkflowExecutionCompleted": "The child workflow completed; its result is recorded.",
+    "ChildWorkflowExecutionFailed": "The child workflow failed.",
+    "ChildWorkflowExecutionCanceled": "The child workflow was cancelled.",
+    "ChildWorkflowExecutionTerminated": "The child workflow was terminated.",
+    "ChildWorkflowExecutionTimedOut": "The child workflow timed out.",
+    "RequestCancelExternalWorkflowExecutionInitiated": (
+        "A command: ask another workflow (e.g. a child) to cancel."
+    ),
+    "ExternalWorkflowExecutionCancelRequested": "That cancel request was delivered.",
+    "SignalExternalWorkflowExecutionInitiated": "A command: signal another workflow.",
+    "ExternalWorkflowExecutionSignaled": "That Signal was delivered.",
+    "WorkflowExecutionCompleted": "A command: the workflow returned; its result is recorded.",
+    "WorkflowExecutionFailed": "A command: the workflow raised a failure and closed FAILED.",
+    "WorkflowExecutionCanceled": (
+        "A command: the workflow accepted Temporal's cancellation and closed CANCELED."
+    ),
+    "WorkflowExecutionTerminated": (
+        "Someone terminated the workflow: it closed at once, no workflow code ran."
+    ),
+    "WorkflowExecutionTimedOut": "The workflow hit its run or execution timeout and closed.",
+    "WorkflowExecutionContinuedAsNew": "The workflow closed and continued in a fresh run.",
+}
+"""One sentence per event type, for the tables that explain a history."""
+
+
+def explain_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """The event types of a :func:`history_frame`, in order of first appearance, with how
+    many there are and what each means (an unknown type says so instead of guessing)."""
+    import pandas as pd
+
+    counts = frame["event_type"].value_counts()
+    kinds = list(dict.fromkeys(frame["event_type"]))
+    return pd.DataFrame(
+        {
+            "event_type": kinds,
+            "count": [int(counts[kind]) for kind in kinds],
+            "meaning": [
+                EVENT_MEANINGS.get(kind, "(not explained in these tutorials)") for kind in kinds
+            ],
+        }
+    ).set_index("event_type")
+
+
+@dataclass(frozen=True)
+class ActivityOptions:
+    """What the workflow asked for when it scheduled an activity (its command's options)."""
+
+    activity: str
+    start_to_close_s: float | None
+    heartbeat_s: float | None
+    schedule_to_close_s: float | None
+    retry: Mapping[str, Any]
+    """The retry policy as recorded: initialInterval, backoffCoefficient, maximumAttempts,
+    maximumInterval, nonRetryableErrorTypes (absent fields were left at their defaults)."""
+
+
+def activity_options(recorded: WorkflowHistory) -> list[ActivityOptions]:
+    """The options of every activity the workflow scheduled, in order (the call site as
+    the server received it: timeouts and retry policy)."""
+    options = []
+    for event in recorded.events:
+        if event.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            continue
+        attributes = event.activity_task_scheduled_event_attributes
+        options.append(
+            ActivityOptions(
+                activity=attributes.activity_type.name,
+                start_to_close_s=_seconds(attributes, "start_to_close_timeout"),
+                heartbeat_s=_seconds(attributes, "heartbeat_timeout"),
+                schedule_to_close_s=_seconds(attributes, "schedule_to_close_timeout"),
+                retry=MessageToDict(attributes.retry_policy),
+            )
+        )
+    return options
+
+
+def _seconds(attributes: Any, name: str) -> float | None:
+    if not attributes.HasField(name):
+        return None
+    seconds = getattr(attributes, name).ToTimedelta().total_seconds()
+    return seconds or None
+
+
+@dataclass(frozen=True)
+class ActivityClose:
+    """How an activity ended, from its closing events: the last attempt and why the one
+    before it failed (the server writes only the last attempt to the history)."""
+
+    activity: str
+    attempt: int
+    outcome: str
+    """``completed``, ``failed``, ``timed_out`` or ``canceled``."""
+    previous_failure: str | None
+    """The failure of the attempt before the last: ``activity Heartbeat timeout``, ..."""
+    failure: str | None
+
+
+def activity_closes(recorded: WorkflowHistory) -> list[ActivityClose]:
+    """One :class:`ActivityClose` per activity that has closed, in order."""
+    names: dict[int, str] = {}
+    started: dict[int, Any] = {}
+    closes = []
+    outcomes = {
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "completed",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "failed",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "timed_out",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "canceled",
+    }
+    for event in recorded.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled_type = event.activity_task_scheduled_event_attributes.activity_type
+            names[event.event_id] = scheduled_type.name
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            attributes = event.activity_task_started_event_attributes
+            started[attributes.scheduled_event_id] = attributes
+        elif event.event_type in outcomes:
+            attributes = _attributes_message(event)
+            scheduled = attributes.scheduled_event_id
+            start = started.get(scheduled)
+            failure = attributes.failure.message if hasattr(attributes, "failure") else ""
+            closes.append(
+                ActivityClose(
+                    activity=names.get(scheduled, ""),
+                    attempt=start.attempt if start is not None else 0,
+                    outcome=outcomes[event.event_type],
+                    previous_failure=(
+                        start.last_failure.message
+                        if start is not None and start.HasField("last_failure")
+                        else None
+                    ),
+                    failure=failure or None,
+                )
+            )
+    return closes
+
+
+def _attributes_message(event: HistoryEvent) -> Any:
+    which = event.WhichOneof("attributes")
+    return getattr(event, which) if which else None
+
+
+def event_times(recorded: WorkflowHistory, event_type: str) -> list[Any]:
+    """When each event of this type (``WorkflowTaskTimedOut``, ...) was written (UTC)."""
+    return [
+        event.event_time.ToDatetime(tzinfo=UTC)
+        for event in recorded.events
+        if event_type_name(event.event_type) == event_type
+    ]
+
+
+def messages(recorded: WorkflowHistory) -> list[tuple[str, str]]:
+    """The Signals and accepted Updates in a history, in order: ``("signal", "cancel")``,
+    ``("update", "cancel_order")``. Queries and refused Updates leave no event."""
+    found = []
+    for event in recorded.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            found.append(("signal", event.workflow_execution_signaled_event_attributes.signal_name))
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            accepted = event.workflow_execution_update_accepted_event_attributes
+            found.append(("update", accepted.accepted_request.input.name))
+    return found

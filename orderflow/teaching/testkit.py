@@ -7,8 +7,9 @@ Two halves:
   ``WorkflowEnvironment.start_local`` from the installed ``temporal`` binary (no download),
   a ``client``, a per-test ``task_queue``, a real SQLite ``store``, and ``orders``: a worker
   running the workflow under test with the real activities, plus helpers. The option
-  ``--order-workflow correct,broken`` runs every test that uses ``orders`` once per
-  workflow version: how tutorial 07 checks that a test catches a bug.
+  ``--order-workflow correct,refactored,broken`` runs every test that uses ``orders``
+  once per workflow version: how tutorial 07 checks that a test catches a bug, and only
+  the bug.
 - :func:`run_tests`: copy the source of functions defined in a notebook into a test
   module (after :data:`PRELUDE`), run pytest on it in a subprocess and return each test's
   outcome. A subprocess, because pytest-asyncio wants an event loop of its own while the
@@ -44,11 +45,16 @@ from orderflow.models import SEARCH_ATTRIBUTE_KEYS, OrderRequest, OrderStatus, n
 from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.teaching.deployment import teaching_worker
-from orderflow.teaching.variants import LeakyStockOrderWorkflow
+from orderflow.teaching.variants import LeakyStockOrderWorkflow, RefactoredOrderWorkflow
 from orderflow.workflows import OrderWorkflow
 
-WORKFLOWS: dict[str, type] = {"correct": OrderWorkflow, "broken": LeakyStockOrderWorkflow}
-"""Versions of the order workflow the ``orders`` fixture can run, by name."""
+WORKFLOWS: dict[str, type] = {
+    "correct": OrderWorkflow,
+    "refactored": RefactoredOrderWorkflow,
+    "broken": LeakyStockOrderWorkflow,
+}
+"""Versions of the order workflow the ``orders`` fixture can run, by name: the project's,
+the same behaviour in another class, and a broken one."""
 
 TEST_TIMEOUT = 30
 """Seconds one test may take; pytest-timeout fails it, and fixtures still clean up."""
@@ -106,7 +112,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each test that uses ``orders`` once per requested workflow version."""
-    if "order_workflow" not in metafunc.fixturenames:
+    if "orders" not in metafunc.fixturenames:
         return
     names = [name.strip() for name in metafunc.config.getoption("--order-workflow").split(",")]
     unknown = [name for name in names if name not in WORKFLOWS]
@@ -114,7 +120,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         raise pytest.UsageError(
             f"unknown --order-workflow {unknown}; choose from {list(WORKFLOWS)}"
         )
-    metafunc.parametrize("order_workflow", names, indirect=True)
+    metafunc.parametrize("orders", names, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -150,20 +156,16 @@ async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Store
     await opened.close()
 
 
-@pytest.fixture
-def order_workflow(request: pytest.FixtureRequest) -> type:
-    """The workflow version under test (``--order-workflow``; the project's by default)."""
-    return WORKFLOWS[getattr(request, "param", "correct")]
-
-
 @dataclass
 class OrderHarness:
-    """What the ``orders`` fixture gives a test: place orders, read stock and history."""
+    """What the ``orders`` fixture gives a test: place orders, read stock and history.
+
+    It does not say which workflow version runs behind it: a test judges what happens to
+    orders, not which class the worker registered."""
 
     client: Client
     store: Store
     task_queue: str
-    workflow: type
 
     async def product(self, stock: int = 10, price: str = "10.00") -> str:
         """A fresh product with this stock, so tests never share stock."""
@@ -194,11 +196,14 @@ class OrderHarness:
 
 @pytest.fixture
 async def orders(
-    client: Client, store: Store, task_queue: str, order_workflow: type
+    request: pytest.FixtureRequest, client: Client, store: Store, task_queue: str
 ) -> AsyncIterator[OrderHarness]:
-    """A worker running the workflow under test (real activities, real store)."""
-    async with teaching_worker(client, store, order_workflow, task_queue=task_queue):
-        yield OrderHarness(client, store, task_queue, order_workflow)
+    """A worker running the workflow under test (real activities, real store): the version
+    ``--order-workflow`` names, the project's by default. The class itself is not a fixture
+    a test could ask for: a test judges what happens to orders."""
+    workflow_class = WORKFLOWS[getattr(request, "param", "correct")]
+    async with teaching_worker(client, store, workflow_class, task_queue=task_queue):
+        yield OrderHarness(client, store, task_queue)
 
 
 # --- running tests from a notebook -----------------------------------------------------

@@ -8,12 +8,15 @@ as "what changed":
 - :class:`NotifyFirstOrderWorkflow` - the unsafe change: confirmation email before the
   charge. Its commands no longer match histories recorded by the original code.
 - :class:`PatchedNotifyFirstOrderWorkflow` - the same change behind
-  ``workflow.patched(NOTIFY_FIRST_PATCH)``: old orders keep the old order of steps, new
-  orders take the new one.
+  ``workflow.patched(NOTIFY_FIRST_PATCH)``: orders that went past that point before the
+  deployment keep the old order of steps; orders that reach it afterwards, new or not,
+  take the new one.
 - :class:`DeprecatedPatchOrderWorkflow` - the next deployment, once no order from before
   the patch is left: the old branch removed, ``workflow.deprecate_patch`` in its place.
 - :class:`LeakyStockOrderWorkflow` - a deliberately broken saga for tutorial 07: a declined
   card leaves the stock reserved.
+- :class:`RefactoredOrderWorkflow` - the original behaviour in another class, for tutorial
+  07: a test that passes on ``OrderWorkflow`` must pass on it too.
 
 Register them only on their own task queues (``deployment.teaching_worker``) or in a
 ``Replayer``: two different definitions polling one task queue would be a real outage.
@@ -79,13 +82,17 @@ class NotifyFirstOrderWorkflow(StepsOrderWorkflow):
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class PatchedNotifyFirstOrderWorkflow(StepsOrderWorkflow):
-    """The same change made safely: ``workflow.patched`` picks the branch per execution.
+    """The same change made safely: ``workflow.patched`` picks the branch at that point.
 
-    ``patched`` returns True for a new execution (and records a marker in its history) and
-    for a replay that finds the marker; it returns False while replaying a history
-    recorded before the patch, which then takes the old branch and matches its commands.
-    Once no execution older than the patch can run or be queried, the old branch goes and
-    ``patched`` becomes ``workflow.deprecate_patch(NOTIFY_FIRST_PATCH)``
+    ``patched(id)`` answers "is this point reached for the first time, outside replay?".
+    True the first time (it then records a marker in the history) and in a replay that
+    finds the marker there; False in a replay of a history that passed this point
+    without it, which then takes the old branch and matches its commands. So an order
+    that reached the patch before the deployment keeps the old order of steps; one that
+    was still reserving when the new code arrived reaches it fresh and takes the new
+    branch (only a ``patched`` asked when the run starts keeps every order on the path it
+    started on). Once no execution older than the patch can run or be queried, the old
+    branch goes and ``patched`` becomes ``workflow.deprecate_patch(NOTIFY_FIRST_PATCH)``
     (:class:`DeprecatedPatchOrderWorkflow`).
     """
 
@@ -150,3 +157,16 @@ class LeakyStockOrderWorkflow(StepsOrderWorkflow):
             self._set_state(OrderState.COMPENSATING)  # ...and the stock is never released
             return
         await super()._compensate()
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class RefactoredOrderWorkflow(StepsOrderWorkflow):
+    """CORRECT (tutorial 07): the original behaviour, in another class.
+
+    A refactoring changes the code, not what happens to an order. A test that fails on
+    this one tests which class runs instead of what the workflow does.
+    """
+
+    @workflow.run
+    async def run(self, request: OrderRequest) -> OrderStatus:
+        return await self._saga()
