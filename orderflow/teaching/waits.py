@@ -60,7 +60,8 @@ async def eventually(
         if done(value):
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout:g} s (last: {value!r})")
+            last = history.first_line(repr(value), limit=120)
+            raise TimeoutError(f"{what} did not happen within {timeout:g} s (last: {last})")
         await asyncio.sleep(POLL_EVERY)
 
 
