@@ -438,7 +438,7 @@ async def check_declined_card_test(test: Callable[..., Any]) -> Verdict:
 # --- 08: wait for the review, but not forever -------------------------------------------
 
 REVIEW_WAIT_EXERCISE = "wait for the review, but not forever"
-GATE_DECIDED_TIMEOUT = 4.0
+GATE_DECIDED_TIMEOUT = 5.0
 """Seconds the gates that get a decision would wait; the reviewer answers at once."""
 GATE_SILENT_TIMEOUT = 2.0
 """Seconds the gate nobody reviews must wait before it gives up."""

@@ -47,7 +47,10 @@ NO_DECISION = "no decision"
 """What a gate returns: the decision, or that none came before the timeout."""
 
 POLL_EVERY = 0.05
-UPDATE_TIMEOUT = timedelta(seconds=5)
+UPDATE_TIMEOUT = timedelta(seconds=10)
+FIRST_TASK_TIMEOUT = 30.0
+"""Seconds a gate's first workflow task may take (a busy machine, a worker starting up);
+the gate's own ``limit`` counts from when it is waiting."""
 
 
 class GateRequest(BaseModel):
@@ -99,7 +102,8 @@ async def run_gate(
     limit: float,
 ) -> GateRun:
     """Start a gate, let it begin waiting, send ``decision`` (if any), wait up to ``limit``
-    seconds for it to close, and read its history. A gate still running then is terminated."""
+    seconds (from then) for it to close, and read its history. A gate still running then is
+    terminated."""
     run = GateRun(scenario, timeout_seconds, decision)
     handle: WorkflowHandle[Any, Any] = await client.start_workflow(
         workflow_class.run,  # type: ignore[attr-defined]
@@ -107,8 +111,8 @@ async def run_gate(
         id=workflow_id,
         task_queue=task_queue,
     )
+    run.stuck = await _first_task(client, workflow_id, time.monotonic() + FIRST_TASK_TIMEOUT)
     deadline = time.monotonic() + limit
-    run.stuck = await _first_task(client, workflow_id, deadline)
     if run.stuck is None and decision is not None:
         run.update_error = await _review(handle, decision)
     if run.stuck is None:

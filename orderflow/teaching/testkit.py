@@ -254,16 +254,31 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @dataclass
-class SkippingHarness(OrderHarness):
-    """What the ``skipping`` fixture gives a test: the ``orders`` helpers on the
-    time-skipping server, plus ``env`` (``await skipping.env.sleep(timedelta(hours=24))``
-    moves its clock a day on) and orders that are placed without waiting for their end."""
+class SkippingHarness:
+    """What the ``skipping`` fixture gives a test: orders on the time-skipping server, placed
+    without waiting for their end, and ``env`` (``await skipping.env.sleep(timedelta(hours=24))``
+    moves its clock a day on)."""
 
-    env: WorkflowEnvironment | None = None
+    env: WorkflowEnvironment
+    store: Store
+    task_queue: str
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
 
     @property
     def door(self) -> Orders:
         return Orders(self.client, self.store, task_queue=self.task_queue)
+
+    async def product(self, stock: int = 10, price: str = "10.00") -> str:
+        """A fresh product with this stock and price, so tests never share stock."""
+        sku = f"sku-{new_order_id()}"[:32]
+        await self.store.put_product(sku, f"Test product {sku}", Decimal(price), stock)
+        return sku
+
+    async def stock(self, sku: str) -> int:
+        return await self.store.stock(sku)
 
     async def start(self, sku: str, quantity: int = 1, **extra: Any) -> str:
         """Place an order and return its id at once (it may wait for days)."""
@@ -307,7 +322,7 @@ async def skipping(
     review threshold and timeout are the defaults: 500.00 and 24 h)."""
     client = time_skipping_env.client
     async with build_worker(client, store, Settings(task_queue=task_queue)):
-        yield SkippingHarness(client, store, task_queue, OrderWorkflow, time_skipping_env)
+        yield SkippingHarness(time_skipping_env, store, task_queue)
 
 
 # --- running tests from a notebook -----------------------------------------------------
