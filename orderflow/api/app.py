@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -33,9 +34,13 @@ from orderflow.api.middleware import (
 )
 from orderflow.api.routes import orders as order_routes
 from orderflow.api.routes import system as system_routes
+from orderflow.api.routes import workers as worker_routes
 from orderflow.config import Settings
 from orderflow.orders import Orders
 from orderflow.tracing import trace_requests
+
+if TYPE_CHECKING:
+    from orderflow.supervisor import WorkerSupervisor
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +65,14 @@ _RPC_STATUS = {
 }
 
 
-def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
-    """The orderflow API + web console, bound to ``settings`` (see module docstring)."""
+def create_app(
+    settings: Settings,
+    *,
+    orders: Orders | None = None,
+    workers: WorkerSupervisor | None = None,
+) -> FastAPI:
+    """The orderflow API + web console, bound to ``settings`` (see module docstring);
+    ``workers``: the worker processes its console may stop, kill and start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,9 +94,11 @@ def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
+    app.state.workers = workers
 
     app.include_router(order_routes.router)
     app.include_router(system_routes.router)
+    app.include_router(worker_routes.router)
     _add_web_console(app)
     _add_error_handlers(app)
 

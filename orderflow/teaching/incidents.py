@@ -19,6 +19,7 @@ task queue of their own (:mod:`orderflow.teaching.deployment`).
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import timedelta
 from decimal import Decimal
 
@@ -57,10 +58,8 @@ class _SettlementOrderWorkflow(StepsOrderWorkflow):
         workflow.logger.info(
             "order %s: %s for %s", self._order_id, SETTLEMENT_DETAILS, self.settlement_wait
         )
-        try:
+        with suppress(TimeoutError):  # the builtin one: the wait is over
             await workflow.wait_condition(self._cancel_arrived, timeout=self.settlement_wait)
-        except TimeoutError:  # the builtin one: the wait is over
-            pass
         self._notice_temporal_cancel()
         self._stop_if_cancel_requested()
 
