@@ -69,6 +69,7 @@ from orderflow.models import (
 from orderflow.orders import Orders
 from orderflow.stack import Stack, open_stack
 from orderflow.store import Store
+from orderflow.supervisor import WorkerSupervisor
 from orderflow.worker import BackgroundWorker, build_worker
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class NotebookEnv:
     stack: Stack
     identity: str = DEFAULT_IDENTITY
     extra_workers: dict[str, BackgroundWorker] = field(default_factory=dict)
+    workers: WorkerSupervisor | None = None
+    """Worker *processes* (:meth:`start_worker_processes`), which can be killed for real."""
     loop: asyncio.AbstractEventLoop | None = None
     closed: bool = False
     _exits: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -284,6 +287,23 @@ class NotebookEnv:
             lambda: build_worker(client, store, settings, identity=identity)
         ).start()
 
+    async def start_worker_processes(
+        self, count: int = 2, *, prefix: str = "worker"
+    ) -> WorkerSupervisor:
+        """Run ``count`` ``orderflow worker`` processes on this env's server, task queue and
+        data dir, and return once they poll. Unlike the worker in the kernel, a process can
+        be killed with SIGKILL (``env.workers.kill("worker-1")``) like a real crash; the
+        order console shows Stop / Kill / Start for them. Stopped by :meth:`stop`."""
+        if self.workers is not None:
+            await self.workers.close()
+        supervisor = WorkerSupervisor(
+            self.client, self.settings, server=self.server, count=count, prefix=prefix
+        )
+        self.workers = supervisor
+        await supervisor.start_all()
+        await supervisor.wait_running()
+        return supervisor
+
     async def remove_worker(self, identity: str) -> None:
         worker = self.extra_workers.pop(identity, None)
         if worker is not None:
@@ -317,6 +337,8 @@ class NotebookEnv:
         for worker in self.extra_workers.values():
             await worker.stop()
         self.extra_workers.clear()
+        if self.workers is not None:
+            await self.workers.close()
         await self._exits.aclose()
         self.closed = True
         if _current is self:
