@@ -166,6 +166,11 @@ class WorkerSupervisor:
     def identity(self, name: str) -> str | None:
         return self._slot(name).identity
 
+    def name_of(self, identity: str) -> str | None:
+        """The worker that has (or had) this identity: ``worker-2.1`` -> ``worker-2``."""
+        name = identity.rsplit(".", 1)[0]
+        return name if name in self._slots else None
+
     async def workers(self) -> list[WorkerInfo]:
         """Every worker with its state (``running`` once the server has seen it poll)."""
         try:

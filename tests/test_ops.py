@@ -22,7 +22,7 @@ from orderflow.store import Store
 from orderflow.teaching import history
 from orderflow.teaching.deployment import Deployment, teaching_worker
 from orderflow.teaching.incidents import SettlementBugOrderWorkflow, SettlementFixedOrderWorkflow
-from orderflow.teaching.operations import VersionedDeployment, deploy_payment_fix
+from orderflow.teaching.operations import VersionedDeployment
 from orderflow.teaching.variants import PatchedNotifyFirstOrderWorkflow
 from orderflow.worker import BackgroundWorker, build_worker
 from orderflow.workflows import OrderWorkflow, ReconcileWorkflow, ShipmentWorkflow
@@ -51,8 +51,13 @@ class Queue:
         ).start()
 
     async def deploy_fix(self) -> None:
+        """The "fixed build": a worker that ignores the orders' fault plans."""
         await self.stop()
-        self.worker = deploy_payment_fix(self.client, self.store, self.settings)
+        fixed = self.settings.model_copy(update={"allow_faults": False})
+        client, store = self.client, self.store
+        self.worker = BackgroundWorker(
+            lambda: build_worker(client, store, fixed, identity="payments-fix")
+        ).start()
 
     async def stop(self) -> None:
         if self.worker is not None:

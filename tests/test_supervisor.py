@@ -73,7 +73,7 @@ async def test_tls_or_an_api_key_is_refused(dev_server):
 
 async def test_a_port_held_by_another_process_is_refused(dev_server, client):
     """Our record of a server is not enough: the listener must be that very process."""
-    impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    impostor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # noqa: ASYNC220
     try:
         pretend = DevServer(host=dev_server.host, port=dev_server.port, process=impostor)
         reason = control_refusal(pretend, client)
@@ -84,7 +84,7 @@ async def test_a_port_held_by_another_process_is_refused(dev_server, client):
 
 
 async def test_an_exited_server_is_refused(dev_server, client):
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: ASYNC220
     gone.wait()
     reason = control_refusal(DevServer(port=dev_server.port, process=gone), client)
     assert reason is not None and "has exited" in reason

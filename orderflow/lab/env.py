@@ -273,9 +273,18 @@ class NotebookEnv:
         """A new client to the same Temporal (no worker attached to it)."""
         return await connect(self.settings, runtime=notebook_runtime())
 
-    async def add_worker(self, identity: str, *, metrics_port: int | None = None) -> None:
+    async def add_worker(
+        self,
+        identity: str,
+        *,
+        metrics_port: int | None = None,
+        allow_faults: bool | None = None,
+    ) -> None:
         """Run one more worker with its own identity (and its own client exporting the
-        SDK's Prometheus metrics on ``metrics_port``, if given). Re-adding is a no-op."""
+        SDK's Prometheus metrics on ``metrics_port``, if given). Re-adding is a no-op.
+
+        ``allow_faults=False`` makes it a worker that ignores the orders' fault plans:
+        tutorial 09's stand-in for a build with the bug fixed."""
         existing = self.extra_workers.get(identity)
         if existing is not None and existing.running:
             return
@@ -283,6 +292,8 @@ class NotebookEnv:
         if metrics_port is not None:
             client = await connect(self.settings, runtime=notebook_runtime(metrics_port))
         store, settings = self.store, self.settings
+        if allow_faults is not None:
+            settings = settings.model_copy(update={"allow_faults": allow_faults})
         self.extra_workers[identity] = BackgroundWorker(
             lambda: build_worker(client, store, settings, identity=identity)
         ).start()

@@ -72,7 +72,8 @@ async def test_stop_kill_start_on_the_kit_s_own_server(app_with_workers):
         twice = await http.post("/api/workers/worker-1/start")
         assert twice.status_code == 409
         unknown = await http.post("/api/workers/worker-7/stop")
-        assert unknown.status_code == 404 and unknown.json()["detail"] == "no worker named 'worker-7'"
+        assert unknown.status_code == 404
+        assert unknown.json()["detail"] == "no worker named 'worker-7'"
 
 
 @pytest.mark.parametrize("app_with_workers", ["reused"], indirect=True)
