@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
@@ -29,6 +29,7 @@ from orderflow.orders import Orders
 from orderflow.teaching import history
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 FAILED = (AttemptOutcome.FAILED.value, AttemptOutcome.TIMED_OUT.value)
@@ -103,6 +104,7 @@ def plot_retry_pileup(
     """Cumulative failed attempts of ``step`` per order over time (one line per order);
     ``marks`` draws the operator's moves as labelled vertical lines."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=100)
     plt.close(fig)
@@ -123,6 +125,7 @@ def plot_retry_pileup(
                     ha="right", va="bottom", fontsize=8, color="#455a64")  # fmt: skip
     ax.set_xlabel("seconds since the first payment attempt")
     ax.set_ylabel("failed attempts")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title, fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", frameon=False)
@@ -158,13 +161,34 @@ def plot_takeover(
     ax.annotate("kill -9", (x, 1.0), xycoords=("data", "axes fraction"), ha="left",
                 va="bottom", fontsize=8, color="#c62828")  # fmt: skip
     lost_steps = drawn[lost.to_numpy()]["step"] if lost.any() else []
+    rows = [label.get_text() for label in ax.get_yticklabels()]
     for step in set(lost_steps):
         gap = takeover_gap(drawn, killed_at, step=step)
-        rows = [label.get_text() for label in ax.get_yticklabels()]
         y = ax.get_yticks()[rows.index(step)]
         ax.annotate(f"takeover {gap:.1f} s", (x + gap / 2, y + 0.3), ha="center",
                     va="bottom", fontsize=8, color="#c62828")  # fmt: skip
+        _mark_next_step_wait(ax, drawn, step, rows)
     return fig
+
+
+def _mark_next_step_wait(ax: Axes, drawn: pd.DataFrame, step: str, rows: list[str]) -> None:
+    """Label the pause between the taken-over step and the next one, when it is long (the
+    next workflow task may wait for the killed worker's sticky queue to time out)."""
+    done = drawn[(drawn["step"] == step) & (drawn["outcome"] == AttemptOutcome.COMPLETED.value)]
+    if done.empty:
+        return
+    end = float(done["end_s"].max())
+    later = drawn[drawn["start_s"] > end]
+    if later.empty:
+        return
+    following = later.sort_values("start_s").iloc[0]
+    wait = float(following["start_s"]) - end
+    if wait < 1.0:
+        return
+    y = ax.get_yticks()[rows.index(str(following["step"]))]
+    ax.plot([end, float(following["start_s"])], [y, y], linestyle=":", color="#455a64")
+    ax.annotate(f"next step after {wait:.1f} s", (end + wait / 2, y + 0.3), ha="center",
+                va="bottom", fontsize=8, color="#455a64")  # fmt: skip
 
 
 def history_around(
@@ -174,17 +198,26 @@ def history_around(
     (the history table of :mod:`orderflow.teaching.history`, plus why a workflow task
     failed: a reset writes its point as ``WorkflowTaskFailed`` with cause RESET_WORKFLOW)."""
     frame = history.history_frame(events)
-    causes = {
-        event.event_id: _failed_task(event)
-        for event in events
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-    }
+    causes = {event.event_id: note for event in events if (note := _task_note(event))}
     frame["details"] = [
         causes.get(event_id_, details)
         for event_id_, details in zip(frame["event_id"], frame["details"], strict=True)
     ]
     window = frame[(frame.event_id >= event_id - before) & (frame.event_id <= event_id + after)]
     return window[["event_id", "event_type", "activity", "details"]].reset_index(drop=True)
+
+
+def _task_note(event: HistoryEvent) -> str:
+    """What the general table leaves out about a workflow task: why it failed or timed
+    out, and which worker picked it up."""
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+        return _failed_task(event)
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+        kind = event.workflow_task_timed_out_event_attributes.timeout_type
+        return "timed out: " + TimeoutType.Name(kind).removeprefix("TIMEOUT_TYPE_")
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+        return f"by {event.workflow_task_started_event_attributes.identity}"
+    return ""
 
 
 def _failed_task(event: HistoryEvent) -> str:
