@@ -366,8 +366,6 @@ function renderPending(status) {
   if (step.next_attempt_at) {
     const seconds = Math.max(0, Math.round((Date.parse(step.next_attempt_at) - Date.now()) / 1000));
     parts.push(`next retry at ${when(step.next_attempt_at)} (in ${seconds} s)`);
-  } else if (step.status === "running") {
-    parts.push("running now");
   }
   box.textContent = parts.join(" · ");
 }

@@ -89,3 +89,29 @@ async def test_controls_refuse_when_the_server_was_not_started_here(app_with_wor
             assert "not started by this process" in response.json()["detail"]
     process = supervisor.process("worker-1")
     assert process is not None and process.poll() is None  # nothing was done
+
+
+async def test_orderflow_up_on_a_server_it_reused_keeps_the_buttons_off(
+    dev_server, tmp_path_factory
+):
+    """`orderflow up --worker-processes 1` against a dev server someone else started: its
+    worker runs, the controls refuse and say why."""
+    from tests.upprocess import orderflow_up
+
+    data_dir = tmp_path_factory.mktemp("up-reused")
+    async with (
+        orderflow_up(data_dir, temporal_port=dev_server.port, args=("--worker-processes", "1"))
+        as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+    ):
+        listed = (await http.get("/api/workers")).json()
+        assert listed["supervised"] and not listed["controllable"]
+        assert "not started by this process" in listed["reason"]
+        assert listed["workers"][0]["state"] in ("starting", "running")
+        refused = await http.post("/api/workers/worker-1/kill")
+        assert refused.status_code == 403
+        assert (await http.get("/api/workers")).json()["workers"][0]["state"] in (
+            "starting",
+            "running",
+        )
+    assert "worker controls      off: Temporal at" in (data_dir / "up.log").read_text()
