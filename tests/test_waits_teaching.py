@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 
 from orderflow.config import Settings
 from orderflow.lab import exercises
+from orderflow.lab.verdicts import ENV_STOPPED
 from orderflow.models import OrderState, ReconcileReport, ReconcileRequest, order_workflow_id
 from orderflow.notebook import NotebookEnv
 from orderflow.stack import Stack
@@ -145,7 +146,7 @@ async def test_a_check_after_the_env_stopped_says_so_in_a_sentence(client: Clien
     verdict = await exercises.check_review_wait(stopped, solution)
 
     assert not verdict.ok
-    assert verdict.notes == [exercises.ENV_STOPPED_NOTE]
+    assert str(verdict) == ENV_STOPPED
     assert "re-run the set-up cell" in str(verdict)
 
 

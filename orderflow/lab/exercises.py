@@ -14,6 +14,7 @@ every check against its solution, the known shortcuts and other wrong answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from orderflow.models import (
     AttemptOutcome,
     OrderRequest,
     OrderState,
+    PaymentKind,
     ReviewDecision,
     ReviewRequest,
     StepName,
@@ -906,12 +908,9 @@ GATE_SILENT_TIMEOUT = 2.0
 """Seconds the gate nobody reviews must wait before it gives up."""
 GATE_GRACE = 5.0
 """How much longer than its timeout a gate may take before the check stops it."""
-ENV_STOPPED_NOTE = (
-    "The notebook's environment is stopped (its last cell stops it): re-run the set-up "
-    "cell at the top, then this check."
-)
 
 
+@guarded(REVIEW_WAIT_EXERCISE)
 async def check_review_wait(env: HasClientAndStore, workflow_class: Any) -> Verdict:
     """Exercise 08: ``workflow_class`` (the learner's ``ReviewGate``) waits for the ``review``
     Update with a durable timeout.
@@ -920,8 +919,6 @@ async def check_review_wait(env: HasClientAndStore, workflow_class: Any) -> Verd
     began waiting (each must answer at once, its timer cancelled), and one nobody reviews
     (it must give up after its timeout - one timer, fired - and return ``NO_DECISION``).
     """
-    if getattr(env, "closed", False):
-        return Verdict(REVIEW_WAIT_EXERCISE, False, [ENV_STOPPED_NOTE])
     if (
         not isinstance(workflow_class, type)
         or workflow_class.__dict__.get("__temporal_workflow_definition") is None
@@ -1093,3 +1090,140 @@ def _judge_unreviewed_gate(run: review_gate.GateRun) -> tuple[bool, str]:
         f"{who} gave up when its {asked} timer fired (TimerFired) and returned "
         f"{review_gate.NO_DECISION!r}."
     )
+
+
+# --- 09: rescue the orders stuck on a workflow bug ---------------------------------------
+
+RESCUE_EXERCISE = "rescue the orders stuck on the settlement bug"
+RESCUE_ORDERS = 2
+RESCUE_PRICE = Decimal("60.00")
+RESCUE_STOCK = 10
+RESCUE_WAIT = 10.0
+"""Seconds a rescued order may take to finish (its fixed settlement wait is 2 s)."""
+
+
+@guarded(RESCUE_EXERCISE)
+async def check_rescue_stuck_orders(
+    env: NotebookEnv, rescue: Callable[[NotebookEnv, list[str]], Awaitable[Any]]
+) -> Verdict:
+    """Exercise 09: ``rescue(env, order_ids)`` gets orders stuck on the two-hour
+    settlement timer (the fix already deployed) to COMPLETED: the same orders (same
+    execution chain), each charged once, stock taken once.
+
+    The check builds the incident on a task queue of its own: the buggy build, orders
+    charged and stuck, then the fixed build rolled out. Then it calls the answer.
+    """
+    from orderflow.teaching.deployment import Deployment
+    from orderflow.teaching.incidents import (
+        SettlementBugOrderWorkflow,
+        SettlementFixedOrderWorkflow,
+    )
+
+    sku = "exercise-09"  # its stock reset, so every run starts the same
+    await env.restock(sku, RESCUE_STOCK, str(RESCUE_PRICE), name="Exercise 09 product")
+    stage = Deployment(env.client, env.store, task_queue=f"exercise-09-{new_order_id()}")
+    try:
+        await stage.roll_out(SettlementBugOrderWorkflow)
+        order_ids = [
+            await stage.place(sku, order_id=await env.new_order_id(f"stuck-{n}"))
+            for n in range(1, RESCUE_ORDERS + 1)
+        ]
+        first_runs = {
+            order_id: await _stuck_on_settlement(env.client, order_id) for order_id in order_ids
+        }
+        await stage.roll_out(SettlementFixedOrderWorkflow)
+        try:
+            await _call(rescue, env, list(order_ids))
+        except NotImplementedError:
+            return Verdict(
+                RESCUE_EXERCISE, False, ["Not answered yet: replace `raise NotImplementedError`."]
+            )
+        except Exception as error:
+            return Verdict(
+                RESCUE_EXERCISE, False, [f"Your function raised {type(error).__name__}: {error}"]
+            )
+        judged = await asyncio.gather(
+            *(
+                _judge_rescue(env, stage.orders, order_id, first_runs[order_id])
+                for order_id in order_ids
+            )
+        )
+        ok = all(order_ok for order_ok, _ in judged)
+        notes = [note for _, note in judged]
+        left = await env.store.stock(sku)
+        if left != RESCUE_STOCK - RESCUE_ORDERS:
+            ok = False
+            notes.append(
+                f"Stock went from {RESCUE_STOCK} to {left}; {RESCUE_ORDERS} orders of one item "
+                f"should leave {RESCUE_STOCK - RESCUE_ORDERS}."
+            )
+        return Verdict(RESCUE_EXERCISE, ok, notes)
+    finally:
+        await _terminate_running(env.client, stage.task_queue)
+        await stage.stop()
+
+
+async def _stuck_on_settlement(client: Client, order_id: str, timeout: float = 20.0) -> str:
+    """Wait until the order sits on its settlement timer; return its (first) run id."""
+    from temporalio.api.enums.v1 import EventType
+
+    workflow_id = order_workflow_id(order_id)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        recorded = await history.fetch(client, workflow_id)
+        if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in recorded.events):
+            return (await client.get_workflow_handle(workflow_id).describe()).run_id
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"order {order_id} did not reach the settlement wait")
+        await asyncio.sleep(0.1)
+
+
+async def _judge_rescue(
+    env: NotebookEnv, orders: Orders, order_id: str, first_run: str
+) -> tuple[bool, str]:
+    workflow_id = order_workflow_id(order_id)
+    try:
+        final = await orders.wait(order_id, timeout=RESCUE_WAIT)
+    except TimeoutError:
+        return False, (
+            f"{order_id} is still waiting on its two-hour settlement timer. Deploying the fix "
+            "does not change a timer already in the history; reset the order to the workflow "
+            "task that started it (`temporal workflow reset --type LastWorkflowTask`)."
+        )
+    description = await env.client.get_workflow_handle(workflow_id).describe()
+    chain = description.raw_description.workflow_execution_info.first_run_id
+    charges = [
+        entry
+        for entry in await env.store.payment_ledger(workflow_id)
+        if entry.kind == PaymentKind.CHARGE
+    ]
+    if chain != first_run:
+        return False, (
+            f"{order_id} ended {final.state.value} in a new execution, not in the stuck one: "
+            f"it was charged {len(charges)} time(s). A new start is a new order to Temporal, "
+            "with new idempotency keys; a reset continues the same execution chain."
+        )
+    if final.state != OrderState.COMPLETED:
+        return False, (
+            f"{order_id} ended {final.state.value}: the customer paid for an order that is now "
+            "given up. Rescue means finishing it on the fixed code."
+        )
+    if len(charges) != 1 or await env.store.net_charged(workflow_id) != RESCUE_PRICE:
+        return False, f"{order_id} was charged {len(charges)} time(s); it must be exactly once."
+    reran = len([a for a in await env.store.attempts(workflow_id) if a.step == "charge_payment"])
+    how = (
+        "its charge ran again and found the first charge (same execution, same key)"
+        if reran > 1
+        else "its charge was kept, not repeated"
+    )
+    return True, f"{order_id} COMPLETED in the same execution, charged once: {how}."
+
+
+async def _terminate_running(client: Client, task_queue: str) -> None:
+    """Leave no exercise order behind waiting on a two-hour timer."""
+    from temporalio.service import RPCError
+
+    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query):
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(execution.id).terminate(reason="exercise check over")
