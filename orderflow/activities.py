@@ -290,6 +290,8 @@ class ReconcileActivities:
                 )
                 if keys is None or not await self.store.holds(keys):
                     continue
+            if await self._reset_since(execution.id, execution.run_id):
+                continue
             found.append(
                 UnsettledOrder(
                     workflow_id=execution.id,
@@ -307,6 +309,16 @@ class ReconcileActivities:
         """Release the order's stock and refund its charge (each at most once, ever)."""
         keys = OrderKeys(order.workflow_id, order.order_id, order.key_scope)
         reason = f"closed as {order.closed_as} without compensating"
+        if await self._reset_since(order.workflow_id, order.run_id):
+            return Repair(
+                workflow_id=order.workflow_id,
+                order_id=order.order_id,
+                run_id=order.run_id,
+                reason="reset into a new run, which owns the order now",
+                released=False,
+                refunded=Decimal("0"),
+                new=False,
+            )
         async with store_call():
             repair = await self.store.repair(keys, run_id=order.run_id, reason=reason)
         activity.logger.info(
@@ -314,6 +326,14 @@ class ReconcileActivities:
             order.order_id, reason, repair.released, repair.refunded,
         )  # fmt: skip
         return repair
+
+    async def _reset_since(self, workflow_id: str, run_id: str) -> bool:
+        """Whether an operator reset this run (``temporal workflow reset``): the order goes
+        on in the new run, with the same execution keys (the first run id survives a
+        reset), so what the old run holds is the new run's to settle, not ours."""
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        description = await handle.describe()
+        return bool(description.raw_description.workflow_extended_info.reset_run_id)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.find_unsettled, self.repair]

@@ -163,6 +163,15 @@ def up(
     ctx: typer.Context,
     api: Annotated[bool, typer.Option(help="Serve the HTTP API and web console too.")] = True,
     ui: Annotated[bool, typer.Option(help="Start the dev server with the Temporal UI.")] = True,
+    worker_processes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=16,
+            help="Run the worker as N supervised child processes, which the web console can "
+            "stop, kill (-9) and start; 0 runs it in this process.",
+        ),
+    ] = 0,
 ) -> None:
     """Dev server (unless one answers) + worker (+ API) in one process. Ctrl-C stops all."""
     settings = _settings(ctx)
@@ -178,14 +187,29 @@ def up(
                 out.print(f"Temporal UI          [bold]{stack.ui_url}[/]")
         else:
             out.print(f"Temporal             [bold]{settings.address}[/] (already running)")
-        out.print(f"worker               polling task queue [bold]{escape(settings.task_queue)}[/]")
+        queue = escape(settings.task_queue)
+        if stack.workers is not None:
+            names = ", ".join(stack.workers.names)
+            out.print(f"workers              {names} (processes), task queue [bold]{queue}[/]")
+            if reason := stack.workers.refusal():
+                out.print(f"worker controls      off: {escape(reason)}")
+        else:
+            out.print(f"worker               polling task queue [bold]{queue}[/]")
         if stack.api is not None:
             base = stack.api.url
             out.print(f"HTTP API             [bold]{base}/api/orders[/] (OpenAPI: /docs)")
             out.print(f"web console          [bold]{base}/web/[/]")
         out.print("Ctrl-C stops everything.")
 
-    _serve(settings, announce, devserver="auto", worker=True, api=api, ui=ui)
+    _serve(
+        settings,
+        announce,
+        devserver="auto",
+        worker=True,
+        api=api,
+        ui=ui,
+        worker_processes=worker_processes,
+    )
 
 
 @app.command()
@@ -229,6 +253,9 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="Expose SDK metrics (Prometheus) on this port.")
     ] = None,
+    identity: Annotated[
+        str | None, typer.Option(help="Worker identity Temporal records (default: pid@host).")
+    ] = None,
 ) -> None:
     """Run a worker: executes order workflows and activities until Ctrl-C / SIGTERM.
 
@@ -244,7 +271,7 @@ def worker(
             stack.worker.worker.config()["identity"], settings.task_queue, settings.address,
         )  # fmt: skip
 
-    _serve(settings, announce, devserver="never", worker=True)
+    _serve(settings, announce, devserver="never", worker=True, identity=identity)
 
 
 @app.command("api")

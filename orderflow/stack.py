@@ -36,6 +36,7 @@ from orderflow.links import temporal_ui_url
 from orderflow.orders import Orders
 from orderflow.schedules import ensure_reconcile_schedule
 from orderflow.store import Store
+from orderflow.supervisor import WorkerSupervisor
 from orderflow.worker import BackgroundWorker, build_worker
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ class Stack:
     """The dev server this stack started (None when it reused one or never starts one)."""
     worker: BackgroundWorker | None
     api: ApiServer | None
+    workers: WorkerSupervisor | None = None
+    """The worker processes, when the worker runs as supervised children (``up
+    --worker-processes N``) instead of in this process."""
 
     @property
     def ui_url(self) -> str | None:
@@ -81,6 +85,7 @@ async def open_stack(
     identity: str | None = None,
     runtime: Runtime | None = None,
     wait: float | None = None,
+    worker_processes: int = 0,
 ) -> AsyncIterator[Stack]:
     """Start what is asked, yield the :class:`Stack`, stop everything in reverse order.
 
@@ -89,7 +94,8 @@ async def open_stack(
     :class:`DevServer` is started as given (benchmarks and tests). ``wait`` seconds for
     Temporal to answer (default: ``settings.startup_wait`` unless this stack started the
     server). ``runtime`` is the SDK runtime of the client (default: Prometheus metrics on
-    ``settings.worker_metrics_port`` if set).
+    ``settings.worker_metrics_port`` if set). ``worker_processes`` > 0 runs the worker as
+    that many supervised ``orderflow worker`` child processes instead of in this process.
     """
     async with AsyncExitStack() as exits:
         server = await _dev_server(settings, devserver, ui=ui)
@@ -113,7 +119,12 @@ async def open_stack(
         exits.push_async_callback(store.close)
         orders = Orders.from_settings(client, store, settings)
         background: BackgroundWorker | None = None
-        if worker:
+        supervisor: WorkerSupervisor | None = None
+        if worker and worker_processes:
+            supervisor = WorkerSupervisor(client, settings, server=server, count=worker_processes)
+            exits.push_async_callback(supervisor.close)
+            await supervisor.start_all()
+        elif worker:
             background = BackgroundWorker(
                 lambda: build_worker(client, store, settings, identity=identity)
             ).start()
@@ -122,9 +133,9 @@ async def open_stack(
         if api:
             from orderflow.api.server import ApiServer  # FastAPI only where it is served
 
-            api_server = await ApiServer(settings, orders).start()
+            api_server = await ApiServer(settings, orders, workers=supervisor).start()
             exits.push_async_callback(api_server.stop)
-        yield Stack(settings, client, store, orders, server, background, api_server)
+        yield Stack(settings, client, store, orders, server, background, api_server, supervisor)
 
 
 async def _dev_server(settings: Settings, choice: DevServerChoice, *, ui: bool) -> DevServer | None:

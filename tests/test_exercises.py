@@ -299,3 +299,75 @@ async def test_every_check_with_an_env_says_it_is_stopped(stopped_env, check):
     verdict = await getattr(exercises, f"check_{check}")(stopped_env, *answers[check])
 
     assert str(verdict) == ENV_STOPPED
+
+
+# --- 09: rescue the orders stuck on the settlement bug -----------------------------------
+
+
+async def test_rescue_solution_passes(env):
+    verdict = await exercises.check_rescue_stuck_orders(
+        env, solution("ex09_rescue_stuck_orders").rescue
+    )
+    assert verdict.ok, str(verdict)
+    assert "charge was kept, not repeated" in str(verdict)
+
+
+async def test_rescue_by_reset_to_the_start_passes_and_says_the_charge_ran_again(env):
+    from orderflow import ops
+    from orderflow.models import order_workflow_id
+
+    async def reset_from_the_start(env, order_ids):
+        for order_id in order_ids:
+            await ops.reset_workflow(
+                env.client, order_workflow_id(order_id), to=ops.ResetTo.FIRST_WORKFLOW_TASK,
+                reason="redo",
+            )  # fmt: skip
+
+    verdict = await exercises.check_rescue_stuck_orders(env, reset_from_the_start)
+    assert verdict.ok, str(verdict)
+    assert "found the first charge" in str(verdict)
+
+
+async def test_rescue_that_only_waits_for_the_fix_is_wrong(env):
+    async def the_fix_is_deployed_so_wait(env, order_ids):
+        for order_id in order_ids:
+            await env.status(order_id)  # the fixed build answers... and the timer stays
+
+    verdict = await exercises.check_rescue_stuck_orders(env, the_fix_is_deployed_so_wait)
+    assert not verdict.ok
+    assert "still waiting on its two-hour settlement timer" in str(verdict)
+
+
+async def test_rescue_by_terminating_and_starting_again_charges_twice(env):
+    """The shortcut: throw the stuck run away and start the order again under its id."""
+    from orderflow.models import WORKFLOW_TYPE, OrderRequest, order_workflow_id
+
+    async def terminate_and_restart(env, order_ids):
+        for order_id in order_ids:
+            handle = env.client.get_workflow_handle(order_workflow_id(order_id))
+            description = await handle.describe()
+            request = (await handle.fetch_history()).events[0]
+            await handle.terminate(reason="start over")
+            payload = request.workflow_execution_started_event_attributes.input.payloads[0]
+            body = OrderRequest.model_validate_json(payload.data)
+            await env.client.start_workflow(
+                WORKFLOW_TYPE, body, id=handle.id, task_queue=description.task_queue
+            )
+
+    verdict = await exercises.check_rescue_stuck_orders(env, terminate_and_restart)
+    assert not verdict.ok
+    assert "in a new execution" in str(verdict) and "charged 2 time(s)" in str(verdict)
+
+
+async def test_rescue_unanswered_and_after_the_env_stopped(env, settings, client, store, orders):
+    async def unanswered(env, order_ids):
+        raise NotImplementedError
+
+    verdict = await exercises.check_rescue_stuck_orders(env, unanswered)
+    assert not verdict.ok and "Not answered yet" in str(verdict)
+
+    stopped = NotebookEnv(stack=Stack(settings, client, store, orders, None, None, None))
+    stopped.closed = True
+    verdict = await exercises.check_rescue_stuck_orders(stopped, unanswered)
+    assert not verdict.ok
+    assert str(verdict) == ENV_STOPPED

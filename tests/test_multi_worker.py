@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench.drillkit import audit
+from bench.drillkit.procs import poller_identities
 from orderflow.devserver import DevServer
 from orderflow.models import AttemptOutcome, OrderRequest, OrderState, StepName, order_workflow_id
 from orderflow.orders import Orders
@@ -95,14 +94,7 @@ def identity(process: subprocess.Popen[bytes]) -> str:
 
 
 async def activity_pollers(client: Client, task_queue: str) -> set[str]:
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        )
-    )
-    return {poller.identity for poller in response.pollers}
+    return await poller_identities(client, task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
 
 async def test_two_workers_share_orders_and_survive_a_kill(

@@ -21,9 +21,13 @@ STOP_TIMEOUT = 30.0
 
 @asynccontextmanager
 async def orderflow_up(
-    data_dir: Path, *, temporal_port: int | None = None, api_port: int | None = None
+    data_dir: Path,
+    *,
+    temporal_port: int | None = None,
+    api_port: int | None = None,
+    args: tuple[str, ...] = (),
 ) -> AsyncIterator[str]:
-    """Run ``orderflow up --no-ui`` on ``data_dir``; yield the API's base URL."""
+    """Run ``orderflow up --no-ui [args]`` on ``data_dir``; yield the API's base URL."""
     api_port = api_port or free_port()
     env = {
         **os.environ,
@@ -38,6 +42,7 @@ async def orderflow_up(
             str(Path(sys.executable).parent / "orderflow"),
             "up",
             "--no-ui",
+            *args,
             env=env,
             stdout=out,
             stderr=out,

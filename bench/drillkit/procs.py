@@ -19,13 +19,16 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+_BUSY = {RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE}
 READY_TIMEOUT = 60.0
 """Generous: on a loaded 2-core machine a worker's start-up alone can take many seconds."""
 # Variables that would let the caller's environment leak into a drill's worker.
@@ -148,13 +151,24 @@ class WorkerPool:
 async def poller_identities(
     client: Client, task_queue: str, kind: TaskQueueType.ValueType
 ) -> set[str]:
-    response = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=kind,
+    """Who polls ``task_queue`` for ``kind`` tasks; empty while the server is too busy to say.
+
+    On a loaded 2-core machine the dev server sometimes answers DescribeTaskQueue with
+    "operation was canceled" (its own internal deadline). That is "not known yet", not a
+    failure, so callers polling with a deadline simply ask again."""
+    try:
+        response = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=kind,
+            ),
+            timeout=timedelta(seconds=5),
         )
-    )
+    except RPCError as error:
+        if error.status in _BUSY:
+            return set()
+        raise
     return {poller.identity for poller in response.pollers}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, status
 from fastapi.middleware.cors import CORSMiddleware
@@ -37,16 +38,27 @@ from orderflow.api.openapi import contract_openapi, operation_id
 from orderflow.api.responses import add_error_handlers
 from orderflow.api.routes import orders as order_routes
 from orderflow.api.routes import system as system_routes
+from orderflow.api.routes import workers as worker_routes
 from orderflow.config import Settings
 from orderflow.orders import Orders
 from orderflow.tracing import trace_requests
+
+if TYPE_CHECKING:
+    from orderflow.supervisor import WorkerSupervisor
+
 
 WEB_DIR = Path(__file__).parent.parent / "web"
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
 
-def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
-    """The orderflow API + web console, bound to ``settings`` (see module docstring)."""
+def create_app(
+    settings: Settings,
+    *,
+    orders: Orders | None = None,
+    workers: WorkerSupervisor | None = None,
+) -> FastAPI:
+    """The orderflow API + web console, bound to ``settings`` (see module docstring);
+    ``workers``: the worker processes its console may stop, kill and start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,9 +83,11 @@ def create_app(settings: Settings, *, orders: Orders | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
+    app.state.workers = workers
 
     app.include_router(order_routes.router)
     app.include_router(system_routes.router)
+    app.include_router(worker_routes.router)
     _add_web_console(app)
     add_error_handlers(app)
     app.openapi = contract_openapi(app)  # type: ignore[method-assign]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from orderflow.config import Settings
 from orderflow.orders import Orders
+
+if TYPE_CHECKING:
+    from orderflow.supervisor import WorkerSupervisor
 
 
 class ApiServer:
@@ -16,13 +20,15 @@ class ApiServer:
     exit, so Ctrl-C first stops the API and then reaches the stack's own stop event.
     """
 
-    def __init__(self, settings: Settings, orders: Orders) -> None:
+    def __init__(
+        self, settings: Settings, orders: Orders, *, workers: WorkerSupervisor | None = None
+    ) -> None:
         import uvicorn
 
         from orderflow.api.app import create_app
 
         config = uvicorn.Config(
-            create_app(settings, orders=orders),
+            create_app(settings, orders=orders, workers=workers),
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",

