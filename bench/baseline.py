@@ -121,16 +121,24 @@ ACTIVITIES = [noop]
 
 
 async def serve(address: str, task_queue: str) -> None:
-    """A plain worker process for the baseline, with ``orderflow worker``'s slot limits."""
-    from orderflow.config import Settings
+    """A plain worker process for the baseline, with ``orderflow worker``'s slot limits.
 
+    The workflows come from ``bench.baseline`` imported by name (under ``python -m`` this
+    file is ``__main__``, which the sandbox would not re-import as a user's module is), and
+    their bytecode is cached as for ``orderflow worker``, so both sides pay the same
+    sandbox cost per run."""
+    from bench import baseline as shape
+    from orderflow.config import Settings
+    from orderflow.worker import cache_workflow_bytecode
+
+    cache_workflow_bytecode(shape.WORKFLOWS)
     defaults = Settings.model_fields
     client = await Client.connect(address)
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=ACTIVITIES,
+        workflows=shape.WORKFLOWS,
+        activities=shape.ACTIVITIES,
         max_concurrent_activities=defaults["max_concurrent_activities"].default,
         max_concurrent_workflow_tasks=defaults["max_concurrent_workflow_tasks"].default,
     )

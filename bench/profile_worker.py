@@ -80,7 +80,7 @@ async def profile(orders: int, concurrency: int, seconds: float, out: Path) -> d
             worker = await pool.spawn_ready(env.client)
             await run_orders(env, task_queue, min(20, orders), 5)  # warm: sandbox, caches
             sampler = await asyncio.create_subprocess_exec(
-                py_spy, "record", "--nonblocking", "-p", str(worker.pid), "-d", str(seconds),
+                py_spy, "record", "--nonblocking", "-p", str(worker.pid), "-d", str(round(seconds)),
                 "-r", "200", "-f", "raw", "-o", str(out),
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )  # fmt: skip
