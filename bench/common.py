@@ -32,7 +32,7 @@ from temporalio.worker import Worker
 from bench import baseline
 from bench.drillkit.procs import WorkerPool
 from orderflow import loadgen
-from orderflow.activities import OrderActivities
+from orderflow.activities import OrderActivities, ShipmentActivities
 from orderflow.config import Settings
 from orderflow.devserver import LOW_LATENCY_CONFIG, DevServer, free_port
 from orderflow.loadgen import LoadResult, Outcome
@@ -41,7 +41,7 @@ from orderflow.orders import Orders
 from orderflow.stack import open_stack
 from orderflow.store import Store
 from orderflow.worker import build_worker
-from orderflow.workflows import OrderWorkflow
+from orderflow.workflows import OrderWorkflow, ShipmentWorkflow
 
 console = Console()
 
@@ -121,8 +121,8 @@ def order_worker(
     return Worker(
         env.client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
-        activities=OrderActivities(store).all(),
+        workflows=[OrderWorkflow, ShipmentWorkflow],
+        activities=[*OrderActivities(store).all(), *ShipmentActivities(store).all()],
         interceptors=interceptors,
         **options,
     )
