@@ -30,8 +30,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench import baseline
+from bench.drillkit.procs import WorkerPool
 from orderflow import loadgen
-from orderflow.activities import OrderActivities
+from orderflow.activities import OrderActivities, ShipmentActivities
 from orderflow.config import Settings
 from orderflow.devserver import LOW_LATENCY_CONFIG, DevServer, free_port
 from orderflow.loadgen import LoadResult, Outcome
@@ -40,7 +41,7 @@ from orderflow.orders import Orders
 from orderflow.stack import open_stack
 from orderflow.store import Store
 from orderflow.worker import build_worker
-from orderflow.workflows import OrderWorkflow
+from orderflow.workflows import OrderWorkflow, ShipmentWorkflow
 
 console = Console()
 
@@ -120,8 +121,8 @@ def order_worker(
     return Worker(
         env.client,
         task_queue=task_queue,
-        workflows=[OrderWorkflow],
-        activities=OrderActivities(store).all(),
+        workflows=[OrderWorkflow, ShipmentWorkflow],
+        activities=[*OrderActivities(store).all(), *ShipmentActivities(store).all()],
         interceptors=interceptors,
         **options,
     )
@@ -135,6 +136,36 @@ def baseline_worker(env: Env, task_queue: str, **options: Any) -> Worker:
         activities=baseline.ACTIVITIES,
         **options,
     )
+
+
+class BaselinePool(WorkerPool):
+    """Baseline worker processes (``python -m bench.baseline``), started like the drills'."""
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "bench.baseline",
+            "--address", self.address, "--task-queue", self.task_queue,
+        ]  # fmt: skip
+
+
+@asynccontextmanager
+async def worker_processes(env: Env, order_queue: str, base_queue: str) -> AsyncIterator[None]:
+    """An ``orderflow worker`` process exactly as a user starts it (default settings, INFO
+    logs to a file) and a baseline worker process, both polling before this yields.
+
+    Separate processes, as in production: the load driver in this process does not share a
+    GIL or an event loop with the worker it measures.
+    """
+    logs = env.data_dir / "logs"
+    # The worker reuses the benchmark's store and server; no reconciler schedule to run.
+    common = {"ORDERFLOW_RECONCILE_EVERY": "0"}
+    with (
+        WorkerPool(env.server.address, order_queue, env.data_dir, logs, env=common) as orders,
+        BaselinePool(env.server.address, base_queue, env.data_dir, logs / "baseline") as base,
+    ):
+        await orders.spawn_ready(env.client)
+        await base.spawn_ready(env.client)
+        yield
 
 
 @asynccontextmanager
@@ -197,7 +228,7 @@ async def run_orders_direct(
 async def run_baseline(
     env: Env, task_queue: str, orders: int, concurrency: int, *, local: bool = False
 ) -> LoadResult:
-    """The three-no-op workflow, started the same way (eager start), timed the same way."""
+    """The same-shape no-op workflow, started the same way (eager start), timed the same way."""
     run_id = uuid.uuid4().hex[:8]
     workflow = baseline.LOCAL_BASELINE_WORKFLOW if local else baseline.BASELINE_WORKFLOW
 

@@ -2,10 +2,11 @@
 
     python -m bench.latency --orders 30 --rounds 3
 
-Target: p50 of the real workflow <= 1.2x the three-no-op-activity workflow. Also shown:
-the same three no-ops as local activities, and ``OrderWorkflow`` with its steps as local
-activities (``"local_activities": true`` in the order), the option for latency-critical
-deployments. One order at a time (concurrency 1), eager start everywhere.
+Target: p50 of the real workflow <= 1.2x the no-op workflow of the same shape
+(``bench/baseline.py``), each on its own worker process as in ``bench.throughput``. Also
+shown: the baseline's order activities as local activities, and ``OrderWorkflow`` with its
+steps as local activities (``"local_activities": true`` in the order), the option for
+latency-critical deployments. One order at a time (concurrency 1).
 """
 
 from __future__ import annotations
@@ -15,22 +16,20 @@ import asyncio
 
 from bench.common import (
     Comparison,
-    baseline_worker,
     compare,
     interleave,
     open_env,
-    order_worker,
     queue,
     run_baseline,
     run_orders,
     run_script,
-    running,
     show,
+    worker_processes,
 )
 
 TARGET = ("<=", 1.2)
 ORDER = "OrderWorkflow"
-BASELINE = "baseline (3 no-op activities)"
+BASELINE = "baseline (same shape, no-ops)"
 LOCAL_BASELINE = "baseline, local activities"
 LOCAL_ORDER = "OrderWorkflow, local activities"
 
@@ -38,7 +37,7 @@ LOCAL_ORDER = "OrderWorkflow, local activities"
 async def measure(orders: int = 30, rounds: int = 3) -> Comparison:
     async with open_env() as env:
         order_queue, base_queue = queue("orders"), queue("baseline")
-        async with running(order_worker(env, order_queue), baseline_worker(env, base_queue)):
+        async with worker_processes(env, order_queue, base_queue):
             results = await interleave(
                 {
                     ORDER: lambda: run_orders(env, order_queue, orders, 1),

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import os
 import statistics
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 
-from bench import api, baseline, durability, latency, levers, throughput
+from bench import api, baseline, durability, latency, levers, profile_worker, throughput
 from bench.common import (
     Comparison,
     Env,
@@ -33,13 +34,13 @@ from bench.common import (
     interleave,
     machine,
     open_env,
-    order_worker,
     queue,
     run_baseline,
     run_orders,
     run_script,
     running,
     show,
+    worker_processes,
 )
 from orderflow.devserver import LOW_LATENCY_CONFIG
 
@@ -60,19 +61,24 @@ class Sizes:
     gap_workflows: int
 
 
-FULL = Sizes(150, 50, 3, 40, 150, 50, 60, 30, (1, 5, 10, 25, 50), 25)
+FULL = Sizes(300, 100, 3, 40, 150, 50, 60, 30, (1, 10, 50, 100), 25)
 QUICK = Sizes(3, 2, 1, 2, 3, 2, 2, 2, (1, 2), 2)
+PROFILE_SECONDS = {False: 20, True: 2}
+RAW_PROFILE = Path(tempfile.gettempdir()) / "orderflow-worker-profile.txt"
+"""py-spy's raw stacks of the last profile (for a flame graph); not committed."""
+"""Sampling time of the worker profile (full, quick)."""
 
 
 # --- extra measurements -----------------------------------------------------------------
 
 
 async def sweep(concurrencies: tuple[int, ...], *, quick: bool) -> list[dict[str, Any]]:
-    """Throughput vs concurrency for the order workflow and the baseline (the chart)."""
+    """Throughput vs concurrency for the order workflow and the baseline (the chart), each
+    on its own worker process as in the headline comparison."""
     points = []
     async with open_env() as env:
         order_queue, base_queue = queue("sweep-orders"), queue("sweep-base")
-        async with running(order_worker(env, order_queue), baseline_worker(env, base_queue)):
+        async with worker_processes(env, order_queue, base_queue):
             for concurrency in concurrencies:
                 count = max(3 * concurrency, 2 if quick else 20)
                 results = await interleave(
@@ -80,7 +86,7 @@ async def sweep(concurrencies: tuple[int, ...], *, quick: bool) -> list[dict[str
                         "OrderWorkflow": lambda c=concurrency, n=count: run_orders(
                             env, order_queue, n, c
                         ),
-                        "baseline": lambda c=concurrency, n=count: run_baseline(
+                        throughput.BASELINE: lambda c=concurrency, n=count: run_baseline(
                             env, base_queue, n, c
                         ),
                     },
@@ -92,7 +98,7 @@ async def sweep(concurrencies: tuple[int, ...], *, quick: bool) -> list[dict[str
                         "concurrency": concurrency,
                         "orders": count,
                         "order_per_s": results.median("OrderWorkflow", "throughput_per_s"),
-                        "baseline_per_s": results.median("baseline", "throughput_per_s"),
+                        "baseline_per_s": results.median(throughput.BASELINE, "throughput_per_s"),
                     }
                 )
     return points
@@ -144,7 +150,7 @@ def chart(points: list[dict[str, Any]], path: Path) -> None:
     xs = [point["concurrency"] for point in points]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     ax.plot(xs, [p["order_per_s"] for p in points], marker="o", label="OrderWorkflow")
-    ax.plot(xs, [p["baseline_per_s"] for p in points], marker="s", label="baseline (3 no-ops)")
+    ax.plot(xs, [p["baseline_per_s"] for p in points], marker="s", label=throughput.BASELINE)
     ax.set_xscale("log")
     ax.set_xticks(xs, [str(x) for x in xs])
     ax.set_xlabel("orders in flight (concurrency)")
@@ -187,6 +193,7 @@ def render(
     lever_results: list[Comparison],
     points: list[dict[str, Any]],
     gaps: dict[str, float],
+    profile: dict[str, Any],
     info: dict[str, Any],
     sizes: Sizes,
     minutes: float,
@@ -227,6 +234,21 @@ def render(
             f"{p['baseline_per_s']:.1f} | {p['order_per_s'] / p['baseline_per_s']:.2f} |"
             for p in points
         ],
+        "",
+        "## Where the worker's time goes",
+        "",
+        f"`python -m bench.profile_worker --orders {profile['orders']} --concurrency "
+        f"{profile['concurrency']}` samples one `orderflow worker` process with py-spy "
+        f"while it runs that load ({profile['samples']} samples; {profile['orders_per_s']} "
+        f"orders/s while sampled; {profile['worker_log_lines']} log lines for "
+        f"{profile['orders']} orders plus the warm-up's 20). A sample counts for every part "
+        "on its stack, so shares overlap (the attempt tracker wraps every activity):",
+        "",
+        "| part of the stack | share of samples |",
+        "|---|---:|",
+        *[f"| {part} | {share:.1f} % |" for part, share in profile["shares_percent"].items()],
+        "",
+        *PROFILE_FINDINGS,
         "",
         "## Where a step's ~50 ms went",
         "",
@@ -311,6 +333,36 @@ def write_outputs(out: Path, report: str, points: list[dict[str, Any]]) -> None:
     (out / "performance.md").write_text(report)
 
 
+FINDINGS_ROWS = [
+    "| every log line went through Rich's handler (wrapped over several lines with the "
+    "context dict, a traceback for each expected failure) | `orderflow.logs`: one plain "
+    "line per event, one per failed attempt, no traceback for expected failures "
+    "| logging 19.0 % of samples, 12,486 log lines | logging 1.3-3.3 %, 6,081 lines |",
+    "| each new workflow run re-imported *all three* workflow modules (the sandbox "
+    "re-imports a workflow's module and its package; `orderflow/workflows/__init__.py` "
+    "imported every module), and compiled them from source each time "
+    "(`PYTHONDONTWRITEBYTECODE=1` here: no `.pyc` in an editable install) "
+    "| the package imports lazily; the worker caches the workflow modules' bytecode "
+    "(`orderflow.worker.cache_workflow_bytecode`) "
+    "| sandbox 33.0 %, workflow code 25.1 %, 3.5 orders/s | sandbox 16.1 %, "
+    "workflow code 6.7 %, 7.2 orders/s |",
+]
+"""Recorded on 2026-11-30 (commits 4f463e0 -> the logging change -> the sandbox change),
+each with ``python -m bench.profile_worker --orders 300 --concurrency 100 --seconds 20``
+while other test runs loaded the machine (load average 4-8)."""
+
+
+PROFILE_FINDINGS = [
+    "What earlier profiles showed, what changed, and the same profile before/after "
+    "(recorded runs of `bench.profile_worker`, 300 orders at concurrency 100, on this "
+    "shared machine: absolute orders/s are noisy, shares much less):",
+    "",
+    "| finding | change | before | after |",
+    "|---|---|---|---|",
+    *FINDINGS_ROWS,
+]
+
+
 KEPT = {
     "server_config_latency": "yes (dev server default)",
     "server_config_throughput": "yes (dev server default)",
@@ -354,9 +406,14 @@ async def run(sizes: Sizes, out: Path, quick: bool) -> None:
     points = await sweep(sizes.sweep, quick=quick)
     gaps = await dispatch_gaps(sizes.gap_workflows)
     console.print(points, gaps)
+    console.rule("worker profile")
+    profile = await profile_worker.profile(
+        max(sizes.orders, 20), sizes.concurrency, PROFILE_SECONDS[quick], RAW_PROFILE
+    )
+    console.print(profile)
     minutes = (time.monotonic() - began) / 60
     info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    report = render(headline, lever_results, points, gaps, info, sizes, minutes, quick)
+    report = render(headline, lever_results, points, gaps, profile, info, sizes, minutes, quick)
     write_outputs(out, report, points)
     console.print(f"wrote {out / 'performance.md'} and {out / 'throughput.png'}")
 

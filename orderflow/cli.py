@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from orderflow import logs
 from orderflow.config import Settings, get_settings
 from orderflow.devserver import DevServerError
 from orderflow.errors import OrderError
@@ -133,13 +134,8 @@ def _with_orders(settings: Settings, action: Callable[[Orders], Awaitable[T]]) -
 
 
 def _configure_logging(settings: Settings) -> None:
-    from rich.logging import RichHandler
-
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
-    )
+    """Plain lines (or JSON) for the long-running commands; Rich stays for our own tables."""
+    logs.configure(settings.log_level, settings.log_format)
 
 
 def _echo_json(data: Any) -> None:

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     startup_wait: float = Field(60.0, ge=0, le=3600)
     """Seconds a worker or API waits for Temporal to answer at start-up before giving up."""
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """``text``: one line per event; ``json``: one JSON object per line, for log shippers."""
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     """OpenTelemetry traces (needs the ``otel`` extra); OTLP target from OTEL_EXPORTER_OTLP_*."""
 

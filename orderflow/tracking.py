@@ -19,6 +19,9 @@ Tracking never holds an activity's result back for long: an attempt waits at mos
 background. Under write contention the row lands a little later; the business result (a
 committed charge, a non-retryable decline) never turns into a timeout and a retry.
 
+Every failed attempt is logged here as one line (what failed, what the retry policy does
+next); :mod:`orderflow.logs` drops the SDK's traceback when the failure was expected.
+
 Live retry status (``retrying``, attempt N, last error) does not come from here: the
 ``Orders`` door reads it from Temporal's own record of the pending activity.
 """
@@ -38,6 +41,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from orderflow.logs import attempt_failed_line
 from orderflow.models import (
     AttemptOutcome,
     AttemptRecord,
@@ -142,11 +146,19 @@ class _AttemptRecorder(ActivityInboundInterceptor):
         try:
             result = await self.next.execute_activity(input)
         except asyncio.CancelledError:
+            activity.logger.info(
+                "order %s: %s attempt %d cancelled", record.order_id, record.step, record.attempt
+            )
             await self._finish(
                 running_row, record, AttemptOutcome.CANCELLED, "Cancelled", "activity cancelled"
             )
             raise
         except BaseException as error:
+            activity.logger.warning(
+                attempt_failed_line(
+                    record.order_id, record.step, record.attempt, error, info.retry_policy
+                )
+            )
             error_type = _error_type(error)
             outcome = (
                 AttemptOutcome.TIMED_OUT

@@ -32,6 +32,7 @@ class ApiServer:
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",
+            log_config=None,  # uvicorn's records go through our handler and format
         )
         self.server = uvicorn.Server(config)
         self.task: asyncio.Task[None] | None = None

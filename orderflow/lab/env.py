@@ -52,6 +52,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from orderflow import logs
 from orderflow.config import Settings, get_settings, private_dir, private_file
 from orderflow.connection import connect
 from orderflow.devserver import DevServer
@@ -455,7 +456,9 @@ def _log_to_file(settings: Settings) -> None:
     _detach_log_file()
     path = (settings.data_dir / LOG_FILE).resolve()
     handler = logging.FileHandler(private_file(path))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(logs.formatter("text"))
+    handler.addFilter(logs.ExpectedFailureFilter())
+    logs.keep_sdk_details_off_messages()
     for name in _LOGGERS:
         named = logging.getLogger(name)
         _saved_levels[name] = named.level

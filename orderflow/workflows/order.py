@@ -1,4 +1,4 @@
-"""``OrderWorkflow``: reserve inventory -> charge payment -> notify customer, as a saga.
+"""``OrderWorkflow``: reserve -> (review) -> charge -> ship -> notify, as a saga.
 
 The workflow is the order's durable memory. Its code must be deterministic: it never does
 I/O itself, reads time only through ``workflow.now()`` and leaves every side effect to an
@@ -9,6 +9,10 @@ Semantics (see the design):
 
 - Each step is one activity with a RetryPolicy at the call site. Transient failures are
   retried; out of stock and card declined are non-retryable and fail the order.
+- An order above the review threshold waits for the ``review`` Update (approve or
+  reject) on a durable timer; no decision before the timeout cancels it. Shipping is the
+  ``ShipmentWorkflow`` child (pack, then dispatch on the parent's Signal), so a cancel
+  before dispatch unpacks the parcel and a cancel after it is refused.
 - Cancellation has three doors and one outcome: the Signal ``cancel``, the Update
   ``cancel_order`` and Temporal's own cancellation (``handle.cancel()``, ``temporal workflow
   cancel``, the UI's Request Cancellation) are honoured until the order is final. Each
