@@ -47,7 +47,13 @@ async def test_metrics_of_a_worker_are_read_from_its_buffer(settings: Settings, 
         assert executions == (4 if step == StepName.CHARGE_PAYMENT else 2), step
     failed = metrics.counter("temporal_activity_execution_failed", activity_type="charge_payment")
     assert failed == 2  # one failed attempt per order, counted as increments
-    assert metrics.counter("temporal_workflow_completed", task_queue=task_queue) == 2
+    completed = {
+        workflow_type: metrics.counter(
+            "temporal_workflow_completed", task_queue=task_queue, workflow_type=workflow_type
+        )
+        for workflow_type in ("OrderWorkflow", "ShipmentWorkflow")
+    }
+    assert completed == {"OrderWorkflow": 2, "ShipmentWorkflow": 2}  # each order ships a child
     frame = metrics.frame()
     assert {"name", "kind", "value", "task_queue"} <= set(frame.columns)
     assert set(frame.kind) <= {"counter", "gauge", "histogram"}
