@@ -7,7 +7,13 @@ from orderflow.config import Settings
 from orderflow.connection import connect
 from orderflow.lab.env import notebook_runtime
 from orderflow.lab.sdkmetrics import SdkMetrics
-from orderflow.models import OrderRequest, OrderState, StepName
+from orderflow.models import (
+    SHIPMENT_WORKFLOW_TYPE,
+    WORKFLOW_TYPE,
+    OrderRequest,
+    OrderState,
+    StepName,
+)
 from orderflow.orders import Orders
 from orderflow.worker import BackgroundWorker, build_worker
 from tests.conftest import unique
@@ -47,7 +53,12 @@ async def test_metrics_of_a_worker_are_read_from_its_buffer(settings: Settings, 
         assert executions == (4 if step == StepName.CHARGE_PAYMENT else 2), step
     failed = metrics.counter("temporal_activity_execution_failed", activity_type="charge_payment")
     assert failed == 2  # one failed attempt per order, counted as increments
-    assert metrics.counter("temporal_workflow_completed", task_queue=task_queue) == 2
+    # Each order and its shipment (a child workflow on the same task queue) completed once.
+    for workflow_type in (WORKFLOW_TYPE, SHIPMENT_WORKFLOW_TYPE):
+        completed = metrics.counter(
+            "temporal_workflow_completed", task_queue=task_queue, workflow_type=workflow_type
+        )
+        assert completed == 2, workflow_type
     frame = metrics.frame()
     assert {"name", "kind", "value", "task_queue"} <= set(frame.columns)
     assert set(frame.kind) <= {"counter", "gauge", "histogram"}
