@@ -60,7 +60,9 @@ async def test_status_watch_follows_a_running_order_and_links_it(
                 "order_id": order_id,
                 "customer_id": "watcher",
                 "items": [{"sku": sku, "quantity": 1}],
-                "step_delay": 1.0,
+                # ~8 s in all: the CLI process must start and poll before the order ends,
+                # which takes seconds on a loaded machine (parallel test workers).
+                "step_delay": 2.0,
             }
         )
     )
