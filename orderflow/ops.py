@@ -32,6 +32,7 @@ import asyncio
 import os
 import shlex
 import subprocess
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -383,7 +384,11 @@ class DeploymentSummary:
 
 async def set_current_version(client: Client, deployment_name: str, build_id: str) -> str | None:
     """Make ``build_id`` the deployment's current version (``temporal worker deployment
-    set-current-version``); returns the previous one. The version must have polled."""
+    set-current-version``); returns the previous one. The version must have polled.
+
+    Returns once ``DescribeWorkerDeployment`` reports the new current version: on a loaded
+    dev server it was seen to trail the change for a moment, and what an operator (or a
+    notebook) reads next should already be the new routing."""
     response = await client.workflow_service.set_worker_deployment_current_version(
         SetWorkerDeploymentCurrentVersionRequest(
             namespace=client.namespace,
@@ -392,8 +397,20 @@ async def set_current_version(client: Client, deployment_name: str, build_id: st
             identity=OPERATOR,
         )
     )
+    deadline = time.monotonic() + ROUTING_SETTLE_TIMEOUT
+    while (await describe_deployment(client, deployment_name)).current_build_id != build_id:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{deployment_name}: current version still not {build_id} after "
+                f"{ROUTING_SETTLE_TIMEOUT:g} s"
+            )
+        await asyncio.sleep(0.2)
     previous = response.previous_deployment_version.build_id
     return previous or None
+
+
+ROUTING_SETTLE_TIMEOUT = 30.0
+"""Seconds :func:`set_current_version` waits for the deployment to report the change."""
 
 
 async def set_auto_upgrade(client: Client, workflow_id: str) -> None:
