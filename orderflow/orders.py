@@ -24,6 +24,8 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from decimal import Decimal
@@ -58,6 +60,7 @@ from orderflow.errors import (
     NotCancellableError,
     NoWorkerError,
     OrderConflictError,
+    OrderError,
     OrderNotFoundError,
 )
 from orderflow.models import (
@@ -463,7 +466,12 @@ class Orders:
         late). Returns the status the Update answered, or the status after the Signal."""
         reason = reason or "cancelled by request"
         handle = self.handle(order_id)
-        try:
+        async with self._order_update(
+            order_id,
+            refused=NotCancellableError,
+            worker_did="accepted the cancel",
+            closed=lambda state: f"order {order_id} is already {state}",
+        ):
             if signal:
                 await handle.signal(CANCEL_SIGNAL, reason)
                 return await self.status(order_id)
@@ -471,13 +479,42 @@ class Orders:
                 CANCEL_UPDATE, reason, result_type=OrderStatus, rpc_timeout=self.update_timeout
             )
             return status
+
+    async def review(self, order_id: str, decision: ReviewRequest) -> OrderStatus:
+        """A person's decision on an order awaiting review (the ``review_order`` Update):
+        refused (:class:`NotAwaitingReviewError`) unless the order awaits one."""
+        async with self._order_update(
+            order_id,
+            refused=NotAwaitingReviewError,
+            worker_did="took the review",
+            closed=lambda state: f"order {order_id} is not awaiting review (it is {state})",
+        ):
+            status: OrderStatus = await self.handle(order_id).execute_update(
+                REVIEW_UPDATE, decision, result_type=OrderStatus, rpc_timeout=self.update_timeout
+            )
+            return status
+
+    @asynccontextmanager
+    async def _order_update(
+        self,
+        order_id: str,
+        *,
+        refused: type[OrderError],
+        worker_did: str,
+        closed: Callable[[str], str],
+    ) -> AsyncIterator[None]:
+        """Temporal's answers to a message for one order, as the door's errors: the
+        validator's refusal and a closed run become ``refused``, no worker in time becomes
+        :class:`NoWorkerError`, an unknown order :class:`OrderNotFoundError`."""
+        try:
+            yield
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise NotCancellableError(message) from error
+            raise refused(message) from error
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             raise NoWorkerError(
-                f"no worker accepted the cancel of order {order_id} within "
+                f"no worker {worker_did} of order {order_id} within "
                 f"{self.update_timeout.total_seconds():g} s; is a worker running?"
             ) from error
         except RPCError as error:
@@ -485,35 +522,7 @@ class Orders:
                 raise
             # Either no such order, or its run has closed: tell the two apart.
             current = await self.status(order_id)  # raises OrderNotFoundError if unknown
-            raise NotCancellableError(
-                f"order {order_id} is already {current.state.value}"
-            ) from error
-
-    async def review(self, order_id: str, decision: ReviewRequest) -> OrderStatus:
-        """A person's decision on an order awaiting review (the ``review_order`` Update):
-        refused (:class:`NotAwaitingReviewError`) unless the order awaits one."""
-        handle = self.handle(order_id)
-        try:
-            status: OrderStatus = await handle.execute_update(
-                REVIEW_UPDATE, decision, result_type=OrderStatus, rpc_timeout=self.update_timeout
-            )
-            return status
-        except WorkflowUpdateFailedError as error:
-            cause = error.cause
-            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise NotAwaitingReviewError(message) from error
-        except WorkflowUpdateRPCTimeoutOrCancelledError as error:
-            raise NoWorkerError(
-                f"no worker took the review of order {order_id} within "
-                f"{self.update_timeout.total_seconds():g} s; is a worker running?"
-            ) from error
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            current = await self.status(order_id)  # raises OrderNotFoundError if unknown
-            raise NotAwaitingReviewError(
-                f"order {order_id} is not awaiting review (it is {current.state.value})"
-            ) from error
+            raise refused(closed(current.state.value)) from error
 
     # --- many orders -----------------------------------------------------------------
 
