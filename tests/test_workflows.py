@@ -218,7 +218,7 @@ async def test_cancel_after_payment_refunds(client, store, settings, order_id, p
         order_id,
         sku,
         quantity=1,
-        faults={"notify_customer": {"latency": 20}},
+        faults={"ship": {"latency": 20}},  # paid, still packing: not yet dispatched
     )
     await eventually(
         lambda: orders.status(order_id),
