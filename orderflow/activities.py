@@ -106,7 +106,7 @@ class OrderActivities:
     @activity.defn(name=StepName.RESERVE_INVENTORY.value)
     async def reserve_inventory(self, data: ReserveInventoryInput) -> Reservation:
         """Warehouse: take stock for every line, all or nothing."""
-        activity.logger.info("order %s: reserving %d item(s)", data.order_id, len(data.items))
+        activity.logger.debug("order %s: reserving %d item(s)", data.order_id, len(data.items))
         await self._inject(data.fault, data.order_id, StepName.RESERVE_INVENTORY)
         try:
             async with store_call():
@@ -144,7 +144,7 @@ class OrderActivities:
     @activity.defn(name=StepName.CHARGE_PAYMENT.value)
     async def charge_payment(self, data: ChargePaymentInput) -> PaymentReceipt:
         """Payment gateway: capture the order total once."""
-        activity.logger.info("order %s: charging %s %s", data.order_id, data.amount, data.currency)
+        activity.logger.debug("order %s: charging %s %s", data.order_id, data.amount, data.currency)
         await self._inject(data.fault, data.order_id, StepName.CHARGE_PAYMENT)
         try:
             async with store_call():
@@ -155,7 +155,10 @@ class OrderActivities:
             raise ApplicationError(
                 str(error), type=ErrorType.ORDER_CANCELLED.value, non_retryable=True
             ) from error
-        activity.logger.info("order %s: charged, payment %d", data.order_id, payment_id)
+        activity.logger.info(
+            "order %s: charged %s %s, payment %d",
+            data.order_id, data.amount, data.currency, payment_id,
+        )  # fmt: skip
         return PaymentReceipt(
             payment_id=payment_id,
             amount=data.amount,
@@ -174,7 +177,7 @@ class OrderActivities:
     @activity.defn(name=StepName.NOTIFY_CUSTOMER.value)
     async def notify_customer(self, data: NotifyCustomerInput) -> NotificationReceipt:
         """Email service: tell the customer the order is confirmed (once)."""
-        activity.logger.info("order %s: notifying customer %s", data.order_id, data.customer_id)
+        activity.logger.debug("order %s: notifying customer %s", data.order_id, data.customer_id)
         await self._inject(data.fault, data.order_id, StepName.NOTIFY_CUSTOMER)
         name = data.customer_name or data.customer_id
         async with store_call():
@@ -183,6 +186,10 @@ class OrderActivities:
                 data.customer_id,
                 f"Hello {name}, your order {data.order_id} ({data.total}) is confirmed.",
             )
+        activity.logger.info(
+            "order %s: customer %s notified (notification %d)",
+            data.order_id, data.customer_id, notification_id,
+        )  # fmt: skip
         return NotificationReceipt(notification_id=notification_id, attempt=activity.info().attempt)
 
     def all(self) -> list[Callable[..., Any]]:
@@ -217,7 +224,7 @@ class ShipmentActivities:
     @activity.defn(name=ShipmentActivity.PACK.value)
     async def pack(self, data: ShipmentInput) -> ShipmentResult:
         """Pick and pack the order's lines (once)."""
-        activity.logger.info("order %s: packing", data.order_id)
+        activity.logger.debug("order %s: packing", data.order_id)
         await self._inject(data, failures=True)
         try:
             async with store_call():

@@ -363,7 +363,7 @@ class OrderWorkflow:
         self._status.shipment = ShipmentStatus(workflow_id=shipment_id, state=ShipmentState.PACKING)
         self._touch()
         workflow.set_current_details("ship running: packing")
-        workflow.logger.info("order %s: ship started (%s)", self._order_id, shipment_id)
+        workflow.logger.debug("order %s: ship started (%s)", self._order_id, shipment_id)
         child = await self._uncancellable(
             workflow.start_child_workflow(
                 ShipmentWorkflow.run,
@@ -410,7 +410,7 @@ class OrderWorkflow:
         self._status.shipment.tracking_number = shipped.tracking_number
         step.status = StepStatus.COMPLETED
         self._touch()
-        workflow.logger.info(
+        workflow.logger.debug(  # the dispatch activity logged the tracking number
             "order %s: ship completed, tracking %s", self._order_id, shipped.tracking_number
         )
 
@@ -557,7 +557,7 @@ class OrderWorkflow:
         self._status.current_step = name
         self._touch()
         workflow.set_current_details(f"{name.value} running")
-        workflow.logger.info("order %s: %s started", self._order_id, name.value)
+        workflow.logger.debug("order %s: %s started", self._order_id, name.value)
         handle = start()
         await self._until_done_or_cancelled(handle.done)
         if self._cancel_requested:
@@ -581,9 +581,9 @@ class OrderWorkflow:
         step.attempts = max(step.attempts, getattr(result, "attempt", 1))
         step.finished_at = workflow.now()
         self._touch()
-        workflow.logger.info(
-            "order %s: %s completed after %d attempt(s)", self._order_id, name.value, step.attempts
-        )
+        # The activity logged what it did; a step that needed retries is worth its own line.
+        log = workflow.logger.info if step.attempts > 1 else workflow.logger.debug
+        log("order %s: %s completed after %d attempts", self._order_id, name.value, step.attempts)
         self._stop_if_cancel_requested()
         return result
 

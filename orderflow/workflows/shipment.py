@@ -113,7 +113,7 @@ class ShipmentWorkflow:
         )
         self._status.state = ShipmentState.DISPATCHED
         self._status.tracking_number = result.tracking_number
-        workflow.logger.info("order %s: dispatched, tracking %s", order, result.tracking_number)
+        workflow.logger.debug("order %s: dispatched, tracking %s", order, result.tracking_number)
         return result
 
     @workflow.signal(name=DISPATCH_SIGNAL)
