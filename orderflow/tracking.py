@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from typing import Any
 
 from temporalio import activity
@@ -105,24 +104,25 @@ class AttemptTrackingInterceptor(Interceptor):
 
 
 class _RunningRow:
-    """The ``running`` row of one attempt, written only if the attempt lasts long enough."""
+    """The ``running`` row of one attempt, written only if the attempt lasts long enough.
+
+    A timer, not a sleeping task: most attempts end well before :data:`RUNNING_ROW_AFTER`,
+    and cancelling a timer handle costs far less than creating and cancelling a task."""
 
     def __init__(self, store: Store, record: AttemptRecord) -> None:
         self.store = store
         self.record = record
-        self.inserting = False
-        self.task: asyncio.Task[int] = asyncio.create_task(self._later())
+        self.task: asyncio.Task[int] | None = None
+        self._timer = asyncio.get_running_loop().call_later(RUNNING_ROW_AFTER, self._write)
 
-    async def _later(self) -> int:
-        await asyncio.sleep(RUNNING_ROW_AFTER)
-        self.inserting = True
-        return await self.store.start_attempt(self.record)
+    def _write(self) -> None:
+        self.task = asyncio.create_task(self.store.start_attempt(self.record))
 
     def cancel_if_waiting(self) -> bool:
         """Drop the row if it was not started yet; False once it is (being) written."""
-        if self.inserting:
+        if self.task is not None:
             return False
-        self.task.cancel()
+        self._timer.cancel()
         return True
 
 
@@ -184,8 +184,8 @@ class _AttemptRecorder(ActivityInboundInterceptor):
         )
         self.root._background.add(write)
         write.add_done_callback(self.root._background.discard)
-        with suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(write), RECORD_WAIT)
+        # ``asyncio.wait`` leaves the write running on timeout (no shield, no extra task).
+        await asyncio.wait((write,), timeout=RECORD_WAIT)
 
     async def _record(
         self,
@@ -208,6 +208,7 @@ class _AttemptRecorder(ActivityInboundInterceptor):
                     )
                 )
                 return
+            assert running_row.task is not None
             attempt_id = await asyncio.shield(running_row.task)
             await self.root.store.finish_attempt(
                 attempt_id, outcome=outcome, error_type=error_type, error_message=message
