@@ -248,11 +248,13 @@ class Orders:
             raise InvalidOrderError(
                 "fault plans are disabled on this server (ORDERFLOW_ALLOW_FAULTS)"
             )
-        unknown = await self.store.unknown_skus([item.sku for item in request.items])
+        unknown, recorded = await self.store.admission(
+            [item.sku for item in request.items], request.workflow_id
+        )
         if unknown:
             raise InvalidOrderError(f"unknown product(s): {', '.join(sorted(unknown))}")
         digest = request_hash(request)
-        if await self.store.has_order_records(request.workflow_id):
+        if recorded:
             return await self._existing(request, digest, forgotten_is_conflict=True)
         try:
             await self.client.start_workflow(

@@ -332,11 +332,17 @@ class Store:
     async def unknown_skus(self, skus: Sequence[str]) -> list[str]:
         """The skus not in the catalog (checked before an order is started)."""
         async with self._read() as conn:
-            known = set(
-                (await conn.execute(sa.select(products.c.sku).where(products.c.sku.in_(skus))))
-                .scalars()
-                .all()
-            )
+            return await self._unknown_skus(conn, skus)
+
+    async def admission(self, skus: Sequence[str], workflow_id: str) -> tuple[list[str], bool]:
+        """What placing an order checks first, in one read: the skus not in the catalog and
+        whether the workflow id already has order records (:meth:`has_order_records`)."""
+        async with self._read() as conn:
+            return await self._unknown_skus(conn, skus), await self._has_records(conn, workflow_id)
+
+    async def _unknown_skus(self, conn: AsyncConnection, skus: Sequence[str]) -> list[str]:
+        query = sa.select(products.c.sku).where(products.c.sku.in_(skus))
+        known = set((await conn.execute(query)).scalars().all())
         return [sku for sku in skus if sku not in known]
 
     async def stock(self, sku: str) -> int:
@@ -777,13 +783,14 @@ class Store:
     async def has_order_records(self, workflow_id: str) -> bool:
         """Whether any reservation or payment was ever recorded for this workflow id."""
         async with self._read() as conn:
-            for table in (reservations, payments):
-                found = await conn.execute(
-                    sa.select(sa.literal(1)).where(table.c.workflow_id == workflow_id).limit(1)
-                )
-                if found.first() is not None:
-                    return True
-        return False
+            return await self._has_records(conn, workflow_id)
+
+    async def _has_records(self, conn: AsyncConnection, workflow_id: str) -> bool:
+        def recorded(table: sa.Table) -> sa.Exists:
+            return sa.exists().where(table.c.workflow_id == workflow_id)
+
+        query = sa.select(sa.or_(recorded(reservations), recorded(payments)))
+        return bool((await conn.execute(query)).scalar())
 
     async def payment_ledger(self, workflow_id: str) -> list[PaymentEntry]:
         async with self._read() as conn:
