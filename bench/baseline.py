@@ -12,6 +12,14 @@ When the order's shape changes, this file changes with it.
 ``LocalBaselineWorkflow`` runs the order's own three no-ops as local activities (the order
 with ``local_activities``), the child as it is.
 
+``VisibleBaselineWorkflow`` adds what an order tells Temporal's visibility and nothing else:
+the same number of ``UpsertWorkflowSearchAttributes`` commands at the same points (the
+order's state, its total, the state again at dispatch and at the end) and the two
+``workflow.patched`` markers, each of which makes the SDK upsert ``TemporalChangeVersion``
+too: six visibility writes per order that the plain baseline never makes. The distance
+between the two baselines is the price of a listable, filterable order state; the
+distance from this one to ``OrderWorkflow`` is the order's own work (store, tracking).
+
 It lives in ``bench/``, not in the package: it is a measuring stick, not a feature. Run as
 a module it is a worker process (plain ``Worker``, the same slots as ``orderflow worker``):
 
@@ -23,18 +31,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.worker import Worker
 
 BASELINE_WORKFLOW = "BaselineWorkflow"
 LOCAL_BASELINE_WORKFLOW = "LocalBaselineWorkflow"
+VISIBLE_BASELINE_WORKFLOW = "VisibleBaselineWorkflow"
 BASELINE_CHILD_WORKFLOW = "BaselineChildWorkflow"
 BEFORE_CHILD = ("reserve_inventory", "charge_payment")
 AFTER_CHILD = ("notify_customer",)
 CHILD_STEPS = ("pack_shipment", "dispatch_shipment")
 STEP_TIMEOUT = timedelta(seconds=5)
+STATE_KEY = SearchAttributeKey.for_keyword("OrderState")
+TOTAL_KEY = SearchAttributeKey.for_float("OrderTotal")
+"""The order's own search attributes (registered by the dev server helper)."""
 
 
 @activity.defn(name="baseline_noop")
@@ -72,9 +86,22 @@ class _OrderShape:
     """Parent's shape: two activities, the child (with its handshake), one activity."""
 
     local = False
+    visible = False
 
     def __init__(self) -> None:
         self._packed = False
+
+    def _publish(self, state: str, total: float | None = None) -> None:
+        if not self.visible:
+            return
+        updates: list[SearchAttributeUpdate[Any]] = [STATE_KEY.value_set(state)]
+        if total is not None:
+            updates.append(TOTAL_KEY.value_set(total))
+        workflow.upsert_search_attributes(updates)
+
+    def _patched(self, patch_id: str) -> None:
+        if self.visible:
+            workflow.patched(patch_id)
 
     async def _step(self, step: str) -> None:
         if self.local:
@@ -83,16 +110,23 @@ class _OrderShape:
             await workflow.execute_activity(noop, step, start_to_close_timeout=STEP_TIMEOUT)
 
     async def _order(self, order_id: str) -> str:
-        for step in BEFORE_CHILD:
+        self._patched("baseline-v2")
+        self._publish("PROCESSING")
+        for index, step in enumerate(BEFORE_CHILD):
             await self._step(step)
+            if index == 0:
+                self._publish("PROCESSING", 1.0)  # the order's total, after the reservation
+        self._patched("baseline-shipment")
         child = await workflow.start_child_workflow(
             BaselineChildWorkflow.run, order_id, id=f"{workflow.info().workflow_id}-ship"
         )
         await workflow.wait_condition(lambda: self._packed)
+        self._publish("PROCESSING")  # dispatching: no longer cancellable
         await child.signal(BaselineChildWorkflow.go)
         await child
         for step in AFTER_CHILD:
             await self._step(step)
+        self._publish("COMPLETED")
         return "COMPLETED"
 
     @workflow.signal(name="packed")
@@ -116,7 +150,21 @@ class LocalBaselineWorkflow(_OrderShape):
         return await self._order(order_id)
 
 
-WORKFLOWS = [BaselineWorkflow, LocalBaselineWorkflow, BaselineChildWorkflow]
+@workflow.defn(name=VISIBLE_BASELINE_WORKFLOW)
+class VisibleBaselineWorkflow(_OrderShape):
+    visible = True
+
+    @workflow.run
+    async def run(self, order_id: str) -> str:
+        return await self._order(order_id)
+
+
+WORKFLOWS = [
+    BaselineWorkflow,
+    LocalBaselineWorkflow,
+    VisibleBaselineWorkflow,
+    BaselineChildWorkflow,
+]
 ACTIVITIES = [noop]
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
 from bench import baseline
@@ -36,7 +37,13 @@ from orderflow.activities import OrderActivities, ShipmentActivities
 from orderflow.config import Settings
 from orderflow.devserver import LOW_LATENCY_CONFIG, DevServer, free_port
 from orderflow.loadgen import LoadResult, Outcome
-from orderflow.models import WORKFLOW_TYPE, OrderRequest
+from orderflow.models import (
+    ORDER_CUSTOMER_KEY,
+    ORDER_STATE_KEY,
+    WORKFLOW_TYPE,
+    OrderRequest,
+    OrderState,
+)
 from orderflow.orders import Orders
 from orderflow.stack import open_stack
 from orderflow.store import Store
@@ -226,11 +233,29 @@ async def run_orders_direct(
 
 
 async def run_baseline(
-    env: Env, task_queue: str, orders: int, concurrency: int, *, local: bool = False
+    env: Env,
+    task_queue: str,
+    orders: int,
+    concurrency: int,
+    *,
+    local: bool = False,
+    visible: bool = False,
 ) -> LoadResult:
-    """The same-shape no-op workflow, started the same way (eager start), timed the same way."""
+    """The same-shape no-op workflow, started the same way (eager start), timed the same way.
+
+    ``visible``: the variant that also writes the order's search attributes (started with
+    them, as ``Orders.place`` starts an order), see :mod:`bench.baseline`."""
     run_id = uuid.uuid4().hex[:8]
     workflow = baseline.LOCAL_BASELINE_WORKFLOW if local else baseline.BASELINE_WORKFLOW
+    start_attributes = None
+    if visible:
+        workflow = baseline.VISIBLE_BASELINE_WORKFLOW
+        start_attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(ORDER_STATE_KEY, OrderState.PENDING.value),
+                SearchAttributePair(ORDER_CUSTOMER_KEY, "bench"),
+            ]
+        )
 
     async def unit(index: int) -> Outcome:
         state = await env.client.execute_workflow(
@@ -239,6 +264,7 @@ async def run_baseline(
             id=f"baseline-{run_id}-{index}",
             task_queue=task_queue,
             request_eager_start=True,
+            search_attributes=start_attributes,
         )
         return str(state), None
 

@@ -1,4 +1,4 @@
-"""Run every benchmark once and write ``docs/performance.md`` and ``docs/throughput.png``.
+"""Run every benchmark once and write ``docs/performance.md`` (+ ``.json``) and the chart.
 
     python -m bench.run_all            # the committed report (~15 min on a busy 2-core box)
     python -m bench.run_all --quick    # tiny sizes: checks that everything runs (tests)
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import statistics
 import tempfile
@@ -327,10 +328,15 @@ def render(
     return "\n".join(lines)
 
 
-def write_outputs(out: Path, report: str, points: list[dict[str, Any]]) -> None:
+def write_outputs(
+    out: Path, report: str, points: list[dict[str, Any]], results: dict[str, Any]
+) -> None:
+    """The report, its chart and the raw results behind them (``performance.json``, the
+    same fields each script prints with ``--json``, for comparing runs by machine)."""
     out.mkdir(parents=True, exist_ok=True)
     chart(points, out / "throughput.png")
     (out / "performance.md").write_text(report)
+    (out / "performance.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
 
 
 FINDINGS_ROWS = [
@@ -414,8 +420,16 @@ async def run(sizes: Sizes, out: Path, quick: bool) -> None:
     minutes = (time.monotonic() - began) / 60
     info["load average at end (1/5/15 min)"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     report = render(headline, lever_results, points, gaps, profile, info, sizes, minutes, quick)
-    write_outputs(out, report, points)
-    console.print(f"wrote {out / 'performance.md'} and {out / 'throughput.png'}")
+    results = {
+        "headline": [comparison.as_dict() for comparison in headline],
+        "levers": [comparison.as_dict() for comparison in lever_results],
+        "sweep": points,
+        "dispatch_gaps": gaps,
+        "profile": profile,
+        "machine": info,
+    }
+    write_outputs(out, report, points, results)
+    console.print(f"wrote {out / 'performance.md'}, performance.json and throughput.png")
 
 
 def main() -> None:
