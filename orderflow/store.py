@@ -214,6 +214,18 @@ def _clip(message: str | None, limit: int = 500) -> str | None:
     return (message or "")[:limit] or None
 
 
+def _attempt_row(record: AttemptRecord) -> dict[str, Any]:
+    """An attempt as a row that fits its columns on every database. Orders' ids always fit;
+    other workflows' may not (a scheduled reconcile run's id carries the schedule's id and
+    its time), and PostgreSQL refuses an over-long value where SQLite would keep it."""
+    row = record.model_dump()
+    for column in ("workflow_id", "order_id", "step", "error_type", "error_message", "worker"):
+        length = getattr(activity_attempts.c[column].type, "length", None)
+        if row[column] is not None and length is not None:
+            row[column] = _clip(row[column], length)
+    return row
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -849,7 +861,7 @@ class Store:
         async with self._write() as conn:
             result = await conn.execute(
                 activity_attempts.insert()
-                .values(**record.model_dump())
+                .values(**_attempt_row(record))
                 .returning(activity_attempts.c.id)
             )
             return int(result.scalar_one())
@@ -860,15 +872,7 @@ class Store:
             return
         async with self._write() as conn:
             await conn.execute(
-                activity_attempts.insert(),
-                [
-                    {
-                        **record.model_dump(),
-                        "error_type": _clip(record.error_type, 80),
-                        "error_message": _clip(record.error_message),
-                    }
-                    for record in records
-                ],
+                activity_attempts.insert(), [_attempt_row(record) for record in records]
             )
 
     async def finish_attempt(

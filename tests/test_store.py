@@ -250,6 +250,30 @@ async def test_attempts_start_and_finish(db: Store) -> None:
     assert len(await db.attempts()) == 3
 
 
+async def test_attempts_of_long_workflow_ids_are_recorded_clipped(db: Store) -> None:
+    """A scheduled reconcile run's id (schedule id + time) can exceed the columns; the
+    row is still written on PostgreSQL too (which refuses over-long values), clipped."""
+    long_id = "reconcile-" + "q" * 120 + "-2026-11-30T03:37:00Z"
+    record = AttemptRecord(
+        workflow_id=long_id,
+        order_id=long_id,
+        step="find_unsettled_orders",
+        attempt=1,
+        started_at=utcnow(),
+        outcome="running",
+        worker="w" * 300,
+    )
+    running = await db.start_attempt(record)
+    await db.finish_attempt(running, outcome="completed")
+    await db.record_attempts(
+        [record.model_copy(update={"attempt": 2, "outcome": "completed", "finished_at": utcnow()})]
+    )
+    rows = [row for row in await db.attempts() if row.step == "find_unsettled_orders"]
+    assert [(row.attempt, row.outcome) for row in rows] == [(1, "completed"), (2, "completed")]
+    assert all(len(row.workflow_id) == 100 and long_id.startswith(row.workflow_id) for row in rows)
+    assert all(len(row.order_id) == 64 and row.worker == "w" * 200 for row in rows)
+
+
 async def test_counts_track_every_table(db: Store) -> None:
     empty = await audit.counts(db)
     assert (empty.reservations, empty.payments, empty.notifications) == (0, 0, 0)
