@@ -16,6 +16,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -156,9 +157,12 @@ class BaselinePool(WorkerPool):
 
 
 @asynccontextmanager
-async def worker_processes(env: Env, order_queue: str, base_queue: str) -> AsyncIterator[None]:
+async def worker_processes(
+    env: Env, order_queue: str, base_queue: str
+) -> AsyncIterator[dict[str, int]]:
     """An ``orderflow worker`` process exactly as a user starts it (default settings, INFO
-    logs to a file) and a baseline worker process, both polling before this yields.
+    logs to a file) and a baseline worker process, both polling before this yields their
+    process ids (``{"order worker": pid, "baseline worker": pid}``, for :class:`CpuMeter`).
 
     Separate processes, as in production: the load driver in this process does not share a
     GIL or an event loop with the worker it measures.
@@ -170,9 +174,9 @@ async def worker_processes(env: Env, order_queue: str, base_queue: str) -> Async
         WorkerPool(env.server.address, order_queue, env.data_dir, logs, env=common) as orders,
         BaselinePool(env.server.address, base_queue, env.data_dir, logs / "baseline") as base,
     ):
-        await orders.spawn_ready(env.client)
-        await base.spawn_ready(env.client)
-        yield
+        order_worker = await orders.spawn_ready(env.client)
+        base_worker = await base.spawn_ready(env.client)
+        yield {"order worker": order_worker.pid, "baseline worker": base_worker.pid}
 
 
 @asynccontextmanager
@@ -271,9 +275,65 @@ async def run_baseline(
     return await loadgen.drive(unit, orders=orders, concurrency=concurrency)
 
 
-# --- interleaving and reporting ---------------------------------------------------------
+# --- where the CPU goes -----------------------------------------------------------------
 
 Case = Callable[[], Awaitable[LoadResult]]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``; else None)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class CpuMeter:
+    """CPU milliseconds per order that each process (the dev server, each worker, this
+    driver) spends during a case: on a machine whose cores are all busy, throughput is
+    what the slowest-to-feed part allows, and this shows which part that is."""
+
+    pids: dict[str, int]
+    spent: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+
+    def _now(self) -> dict[str, float]:
+        now = {label: cpu_seconds(pid) for label, pid in self.pids.items()}
+        now["driver"] = time.process_time()
+        return {label: value for label, value in now.items() if value is not None}
+
+    def wrap(self, name: str, case: Case, orders: int) -> Case:
+        async def measured() -> LoadResult:
+            before = self._now()
+            result = await case()
+            after = self._now()
+            self.spent.setdefault(name, []).append(
+                {
+                    label: round((after[label] - before[label]) * 1000 / orders, 1)
+                    for label in after
+                    if label in before and after[label] - before[label] > 0
+                }
+            )
+            return result
+
+        return measured
+
+    def per_order(self, rounds: int) -> dict[str, dict[str, float]]:
+        """Case -> process -> median CPU ms per order over the last ``rounds`` runs (the
+        warm-up run is left out)."""
+        table: dict[str, dict[str, float]] = {}
+        for name, runs in self.spent.items():
+            measured = runs[-rounds:]
+            labels = sorted({label for run in measured for label in run})
+            table[name] = {
+                label: round(statistics.median(run.get(label, 0.0) for run in measured), 1)
+                for label in labels
+            }
+        return table
+
+
+# --- interleaving and reporting ---------------------------------------------------------
 
 
 async def interleave(cases: dict[str, Case], rounds: int, *, warmup: bool = True) -> Results:
@@ -326,6 +386,8 @@ class Comparison:
     meets: bool | None
     rows: list[dict[str, Any]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    cpu_ms_per_order: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Case -> process -> CPU ms per order (:class:`CpuMeter`), where measured."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -339,6 +401,7 @@ class Comparison:
             "meets": self.meets,
             "rows": self.rows,
             "params": self.params,
+            "cpu_ms_per_order": self.cpu_ms_per_order,
         }
 
 
@@ -392,11 +455,22 @@ def show(comparison: Comparison, *, as_json: bool = False) -> None:
             ", ".join(f"{k} {v}" for k, v in sorted(row["states"].items())),
         )
     console.print(table)
+    if comparison.cpu_ms_per_order:
+        cpu = Table("case", "CPU ms per order, by process", title="Where the CPU goes")
+        for case, spent in comparison.cpu_ms_per_order.items():
+            cpu.add_row(case, cpu_split(spent))
+        console.print(cpu)
     verdict = {True: "[green]meets[/]", False: "[red]misses[/]", None: ""}[comparison.meets]
     console.print(
         f"ratio {comparison.a} / {comparison.b} ({comparison.metric}, median of rounds): "
         f"[bold]{comparison.ratio:.2f}x[/]  target {comparison.target}  {verdict}"
     )
+
+
+def cpu_split(spent: dict[str, float]) -> str:
+    """``server 130.2 + order worker 80.1 + driver 8.0 = 218.3``."""
+    parts = " + ".join(f"{label} {value:.1f}" for label, value in spent.items())
+    return f"{parts} = {sum(spent.values()):.1f}"
 
 
 def _params(params: dict[str, Any]) -> str:

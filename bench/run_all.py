@@ -32,6 +32,7 @@ from bench.common import (
     Env,
     baseline_worker,
     console,
+    cpu_split,
     interleave,
     machine,
     open_env,
@@ -217,8 +218,8 @@ def render(
         "| | |",
         "|---|---|",
         *[f"| {key} | {value} |" for key, value in info.items()],
-        "| note | cores shared with other engineers' test runs; the load driver, worker "
-        "and API share one Python process |",
+        "| note | cores shared with other engineers' test runs; each worker is its own "
+        "process (`orderflow worker`, `python -m bench.baseline`), the load driver another |",
         "",
         "## Ratios",
         "",
@@ -236,6 +237,7 @@ def render(
             for p in points
         ],
         "",
+        *_gap(headline),
         "## Where the worker's time goes",
         "",
         f"`python -m bench.profile_worker --orders {profile['orders']} --concurrency "
@@ -328,6 +330,46 @@ def render(
     return "\n".join(lines)
 
 
+def _gap(headline: list[Comparison]) -> list[str]:
+    """The throughput gap taken apart: the visibility baseline and the CPU per order."""
+    found = [c for c in headline if c.name == "throughput" and c.cpu_ms_per_order]
+    if not found:
+        return []
+    comparison = found[0]
+    rate = {row["case"]: row["throughput_per_s"] for row in comparison.rows}
+    order, plain = rate.get(comparison.a), rate.get(comparison.b)
+    visible = rate.get(throughput.VISIBLE_BASELINE)
+    lines = ["## Where the throughput gap goes", ""]
+    if order and plain and visible:
+        lines += [
+            f"At concurrency {comparison.params['concurrency']}: the plain baseline did "
+            f"{plain:.1f}/s; the same baseline with the order's visibility writes "
+            f"(`bench/baseline.py`: its search-attribute upserts at the same points, and the "
+            f"two patch markers, each of which upserts `TemporalChangeVersion`) did "
+            f"{visible:.1f}/s ({visible / plain:.2f}x); `OrderWorkflow` did {order:.1f}/s "
+            f"({order / visible:.2f}x of that, {order / plain:.2f}x of the plain one). "
+            "The first step is the price of a listable, filterable order state "
+            "(`GET /api/orders?state=`, the Temporal UI's filters); the second is the "
+            "order's own work: a store transaction per step, its attempt row, the "
+            "`Orders` door's catalog check and recorded attempts.",
+            "",
+        ]
+    lines += [
+        "CPU per order, by process (median over rounds, from `/proc`): with every core "
+        "busy, orders/s is about cores / total CPU per order, so this is where a faster "
+        "order has to come from.",
+        "",
+        "| case | CPU ms per order |",
+        "|---|---|",
+        *[
+            f"| {case} | {cpu_split(spent)} |"
+            for case, spent in comparison.cpu_ms_per_order.items()
+        ],
+        "",
+    ]
+    return lines
+
+
 def write_outputs(
     out: Path, report: str, points: list[dict[str, Any]], results: dict[str, Any]
 ) -> None:
@@ -352,10 +394,15 @@ FINDINGS_ROWS = [
     "(`orderflow.worker.cache_workflow_bytecode`) "
     "| sandbox 33.0 %, workflow code 25.1 %, 3.5 orders/s | sandbox 16.1 %, "
     "workflow code 6.7 %, 7.2 orders/s |",
+    "| still 19 log lines per order: each step logged by the workflow (started, completed) "
+    "and by its activity (doing, done), the dispatch three times | one INFO line per event "
+    "(received, reserved, charged, packed, dispatched, notified, final state, each failed "
+    "attempt); the rest at DEBUG | logging 3.1 %, 6,081 lines | logging 0.8 %, 2,241 lines |",
 ]
-"""Recorded on 2026-11-30 (commits 4f463e0 -> the logging change -> the sandbox change),
-each with ``python -m bench.profile_worker --orders 300 --concurrency 100 --seconds 20``
-while other test runs loaded the machine (load average 4-8)."""
+"""Recorded on 2026-11-30 (commits 4f463e0 -> the logging change -> the sandbox change,
+then a628507 -> a199737 for the log volume), each with ``python -m bench.profile_worker
+--orders 300 --concurrency 100 --seconds 20``; the first two while other test runs loaded
+the machine (load average 4-8), the last on a quiet one."""
 
 
 PROFILE_FINDINGS = [

@@ -20,7 +20,9 @@ import argparse
 import asyncio
 
 from bench.common import (
+    Case,
     Comparison,
+    CpuMeter,
     common_args,
     compare,
     interleave,
@@ -43,18 +45,20 @@ VISIBLE_BASELINE = "baseline + the order's visibility writes"
 async def measure(orders: int = 300, concurrency: int = 100, rounds: int = 3) -> Comparison:
     async with open_env() as env:
         order_queue, base_queue = queue("orders"), queue("baseline")
-        async with worker_processes(env, order_queue, base_queue):
+        async with worker_processes(env, order_queue, base_queue) as workers:
+            server = env.server.process
+            meter = CpuMeter({**({"server": server.pid} if server else {}), **workers})
+            cases: dict[str, Case] = {
+                "OrderWorkflow": lambda: run_orders(env, order_queue, orders, concurrency),
+                BASELINE: lambda: run_baseline(env, base_queue, orders, concurrency),
+                VISIBLE_BASELINE: lambda: run_baseline(
+                    env, base_queue, orders, concurrency, visible=True
+                ),
+            }
             results = await interleave(
-                {
-                    "OrderWorkflow": lambda: run_orders(env, order_queue, orders, concurrency),
-                    BASELINE: lambda: run_baseline(env, base_queue, orders, concurrency),
-                    VISIBLE_BASELINE: lambda: run_baseline(
-                        env, base_queue, orders, concurrency, visible=True
-                    ),
-                },
-                rounds,
+                {name: meter.wrap(name, case, orders) for name, case in cases.items()}, rounds
             )
-    return compare(
+    comparison = compare(
         "throughput",
         "Throughput: OrderWorkflow vs a no-op workflow of the same shape",
         results,
@@ -64,6 +68,8 @@ async def measure(orders: int = 300, concurrency: int = 100, rounds: int = 3) ->
         target=TARGET,
         params={"orders": orders, "concurrency": concurrency, "rounds": rounds},
     )
+    comparison.cpu_ms_per_order = meter.per_order(rounds)
+    return comparison
 
 
 def main() -> None:
