@@ -321,15 +321,17 @@ class CpuMeter:
 
     def per_order(self, rounds: int) -> dict[str, dict[str, float]]:
         """Case -> process -> median CPU ms per order over the last ``rounds`` runs (the
-        warm-up run is left out)."""
+        warm-up run is left out); a process idle in a case (the other case's worker, just
+        polling) is left out of that case."""
         table: dict[str, dict[str, float]] = {}
         for name, runs in self.spent.items():
             measured = runs[-rounds:]
             labels = sorted({label for run in measured for label in run})
-            table[name] = {
+            medians = {
                 label: round(statistics.median(run.get(label, 0.0) for run in measured), 1)
                 for label in labels
             }
+            table[name] = {label: value for label, value in medians.items() if value >= 0.5}
         return table
 
 
@@ -468,9 +470,10 @@ def show(comparison: Comparison, *, as_json: bool = False) -> None:
 
 
 def cpu_split(spent: dict[str, float]) -> str:
-    """``server 130.2 + order worker 80.1 + driver 8.0 = 218.3``."""
-    parts = " + ".join(f"{label} {value:.1f}" for label, value in spent.items())
-    return f"{parts} = {sum(spent.values()):.1f}"
+    """``server 130.2 + order worker 80.1 + driver 8.0 = 218.3`` (idle processes left out)."""
+    busy = {label: value for label, value in spent.items() if value >= 0.5}
+    parts = " + ".join(f"{label} {value:.1f}" for label, value in busy.items())
+    return f"{parts} = {sum(busy.values()):.1f}"
 
 
 def _params(params: dict[str, Any]) -> str:

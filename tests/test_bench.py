@@ -97,3 +97,8 @@ def test_run_all_quick_runs_every_benchmark_and_writes_the_report(tmp_path):
     assert all(point["order_per_s"] > 0 for point in results["sweep"])
     assert set(results["dispatch_gaps"]) == {"server defaults", "low-latency config"}
     assert results["profile"]["samples"] > 0
+
+    # The report is a pure function of its JSON: rendering it again changes nothing.
+    again = tmp_path / "again"
+    bench("bench.run_all", "--render-only", str(tmp_path / "performance.json"), "--out", str(again))
+    assert (again / "performance.md").read_text() == report
