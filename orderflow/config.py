@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
@@ -138,6 +139,13 @@ class Settings(BaseSettings):
             self.temporal_namespace or config.get("namespace") or (DEFAULT_NAMESPACE)
         )
         return config
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy that computes its Temporal connection again: the cached one belongs to the
+        original (``up`` copies the settings with the address of the dev server it started)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("temporal_connect_config", None)
+        return copy
 
     @property
     def address(self) -> str:

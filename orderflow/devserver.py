@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import logging
 import os
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orderflow.children import die_with_parent
 from orderflow.config import private_dir, private_file
 from orderflow.models import SEARCH_ATTRIBUTE_KEYS
 
@@ -83,13 +83,10 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to SIGTERM the server when its parent dies (kernel or test run killed)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-    os.setpgrp()  # and keep Ctrl-C in a terminal from reaching it before we stop it cleanly
+def _server_child() -> None:  # pragma: no cover - runs in the child before exec
+    """SIGTERM the server when its parent dies (kernel or test run killed), keep Ctrl-C in
+    a terminal from reaching it before we stop it cleanly, and keep its files private."""
+    die_with_parent(signal.SIGTERM)()
     os.umask(0o077)  # its database and files: this user's only
 
 
@@ -185,7 +182,7 @@ class DevServer:
                 stdout=log or subprocess.DEVNULL,
                 stderr=log or subprocess.DEVNULL,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=_server_child if sys.platform == "linux" else None,
             )
         return True
 

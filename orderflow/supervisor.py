@@ -19,8 +19,6 @@ stop are the supervisor's own housekeeping and are not.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -36,6 +34,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from orderflow.children import die_with_parent
 from orderflow.config import Settings, private_dir, private_file
 from orderflow.connection import live_pollers
 from orderflow.devserver import DevServer
@@ -93,13 +92,6 @@ class UnknownWorkerError(WorkerControlError):
 
 class WorkerStateError(WorkerControlError):
     """Start of a running worker, stop or kill of one that is not running."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """SIGTERM the worker if the supervisor's process dies; no terminal signals."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    os.setpgrp()
 
 
 @dataclass
@@ -307,7 +299,7 @@ class WorkerSupervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self._environment(),
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=die_with_parent(signal.SIGTERM) if sys.platform == "linux" else None,
             )
         slot.started_at = datetime.now(UTC)
         slot.ended_by = None

@@ -120,6 +120,20 @@ def test_env_vars_override_the_profile(config_file: Path, monkeypatch: pytest.Mo
     assert config["api_key"] == API_KEY  # the rest still comes from the profile
 
 
+def test_a_copy_with_another_address_connects_there(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``up`` copies the settings with the address of the dev server it started, after the
+    original has already answered where Temporal is: the copy must not keep that answer."""
+    monkeypatch.setenv("TEMPORAL_PROFILE", "cloud")
+    original = settings()
+    assert original.address != "127.0.0.1:7999"  # the answer is computed (and cached) here
+    copy = original.model_copy(update={"temporal_address": "127.0.0.1:7999"})
+    assert copy.address == "127.0.0.1:7999"
+    assert copy.temporal_connect_config["api_key"] == API_KEY  # the profile still applies
+    assert original.address != copy.address
+
+
 def test_api_key_from_env_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in TEMPORAL_ENV:
         monkeypatch.delenv(name, raising=False)

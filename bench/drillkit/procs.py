@@ -4,17 +4,14 @@ Drills must crash the worker the way production crashes it (the process vanishes
 shutdown hook runs), so an in-process ``BackgroundWorker`` will not do. Each worker is a
 subprocess of the test run, logging to its own file; the pool kills every process it
 started when it is closed, and Linux kills them too if the test run itself dies
-(``PR_SET_PDEATHSIG``), so a failing or interrupted test leaves no orphan behind.
+(:mod:`orderflow.children`), so a failing or interrupted test leaves no orphan behind.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,60 +25,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from orderflow.children import WorkerProcess, die_with_parent
+
 _BUSY = {RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE}
 READY_TIMEOUT = 60.0
 """Generous: on a loaded 2-core machine a worker's start-up alone can take many seconds."""
 # Variables that would let the caller's environment leak into a drill's worker.
 _SCRUBBED_PREFIXES = ("ORDERFLOW_", "TEMPORAL_")
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """SIGKILL the worker when the test process dies, and keep terminal signals away."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    os.setpgrp()
-
-
-@dataclass
-class WorkerProcess:
-    """One ``orderflow worker`` subprocess; its Temporal identity is ``pid@hostname``."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    killed: bool = False
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def identity(self) -> str:
-        # orderflow.worker.default_identity(), computed for the child's pid.
-        return f"{self.pid}@{socket.gethostname()}"
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        """``kill -9``: no graceful shutdown, no cleanup, in-flight attempts are lost."""
-        if self.alive:
-            self.process.send_signal(signal.SIGKILL)
-            self.killed = True
-        self.process.wait(10)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (graceful), then SIGKILL if it does not exit in time."""
-        if not self.alive:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 @dataclass
@@ -123,9 +73,9 @@ class WorkerPool:
                 stdin=subprocess.DEVNULL,
                 cwd=self.data_dir,  # so no stray .env of the caller is read
                 env=child_env,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(signal.SIGKILL),
             )
-        worker = WorkerProcess(process, log_path)
+        worker = WorkerProcess(log_path.stem, process, log_path)
         self.workers.append(worker)
         return worker
 

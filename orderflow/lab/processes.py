@@ -5,28 +5,24 @@ an activity vanishes (SIGKILL: no shutdown hook, no cleanup, the attempt simply 
 another process finishes the order. The kernel's own worker is a task on the kernel's loop
 and cannot die like that, so these are real ``orderflow worker`` processes on the env's
 server, task queue and data dir (the same store). Each logs to a file in the data dir and
-dies with the kernel (``PR_SET_PDEATHSIG``): nbval SIGKILLs kernels, and a worker left
-behind would keep taking orders.
+dies with the kernel (:mod:`orderflow.children`): nbval SIGKILLs kernels, and a worker
+left behind would keep taking orders.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from temporalio.api.enums.v1 import PendingActivityState
 
+from orderflow.children import WorkerProcess, die_with_parent
 from orderflow.models import order_workflow_id
 
 if TYPE_CHECKING:
@@ -34,63 +30,6 @@ if TYPE_CHECKING:
 
 READY_TIMEOUT = 60.0
 """Seconds a new worker process may take to poll (start-up is slow on a busy machine)."""
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_kernel() -> None:  # pragma: no cover - runs in the child before exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.setpgrp()  # a Ctrl-C in the terminal that runs Jupyter is not for this worker
-
-
-@dataclass
-class WorkerProcess:
-    """One ``orderflow worker`` process. Its Temporal identity is ``pid@hostname``."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    ready_at: datetime | None = None
-    """When (UTC) the server first saw it polling (set by :func:`start_worker_process`)."""
-    killed_at: datetime | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def identity(self) -> str:
-        return f"{self.pid}@{socket.gethostname()}"
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> datetime:
-        """``kill -9``: the process stops where it is. Returns when (UTC) it was killed."""
-        if self.alive:
-            self.killed_at = datetime.now(UTC)
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        return self.killed_at or datetime.now(UTC)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop it gracefully (SIGTERM: running activities get their grace period)."""
-        if not self.alive:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __repr__(self) -> str:
-        state = "running" if self.alive else f"exited ({self.process.returncode})"
-        return f"WorkerProcess({self.name!r}, {state})"
 
 
 def worker_command(env: NotebookEnv) -> list[str]:
@@ -118,7 +57,7 @@ def spawn_worker_process(env: NotebookEnv, name: str) -> WorkerProcess:
             stdin=subprocess.DEVNULL,
             cwd=data_dir,  # no stray .env of the notebook's directory
             env={**os.environ, "COLUMNS": "200"},
-            preexec_fn=_die_with_kernel,
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
     return WorkerProcess(name, process, log_path)
 
