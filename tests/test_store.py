@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.drillkit import audit
-from orderflow.models import AttemptRecord, OrderItem
+from orderflow.models import AttemptOutcome, AttemptRecord, OrderItem
 from orderflow.store import (
     DEMO_CATALOG,
     AlreadyCompensatedError,
@@ -266,7 +266,11 @@ async def test_attempts_of_long_workflow_ids_are_recorded_clipped(db: Store) -> 
     running = await db.start_attempt(record)
     await db.finish_attempt(running, outcome="completed")
     await db.record_attempts(
-        [record.model_copy(update={"attempt": 2, "outcome": "completed", "finished_at": utcnow()})]
+        [
+            record.model_copy(
+                update={"attempt": 2, "outcome": AttemptOutcome.COMPLETED, "finished_at": utcnow()}
+            )
+        ]
     )
     rows = [row for row in await db.attempts() if row.step == "find_unsettled_orders"]
     assert [(row.attempt, row.outcome) for row in rows] == [(1, "completed"), (2, "completed")]
