@@ -1,7 +1,8 @@
 """Run every benchmark once and write ``docs/performance.md`` (+ ``.json``) and the chart.
 
-    python -m bench.run_all            # the committed report (~15 min on a busy 2-core box)
+    python -m bench.run_all            # the committed report (~35 min on 2 cores)
     python -m bench.run_all --quick    # tiny sizes: checks that everything runs (tests)
+    python -m bench.run_all --render-only docs/performance.json   # the report again
 
 Each benchmark measures its cases interleaved in one run (see ``bench/common.py``); this
 script only sequences them, adds a concurrency sweep for the chart and a measurement of
