@@ -44,11 +44,18 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from temporalio.api.activity.v1 import ActivityOptions
 from temporalio.api.common.v1 import RetryPolicy, WorkflowExecution
-from temporalio.api.enums.v1 import EventType, PendingActivityState, VersioningBehavior
+from temporalio.api.deployment.v1 import WorkerDeploymentVersion
+from temporalio.api.enums.v1 import (
+    EventType,
+    PendingActivityState,
+    TaskQueueType,
+    VersioningBehavior,
+)
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import VersioningOverride, WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
+    DescribeWorkerDeploymentVersionRequest,
     PauseActivityRequest,
     ResetActivityRequest,
     ResetWorkflowExecutionRequest,
@@ -475,6 +482,29 @@ async def describe_deployment(client: Client, deployment_name: str) -> Deploymen
     ]
     versions.sort(key=lambda version: version.build_id)
     return DeploymentSummary(info.name, current, versions)
+
+
+async def version_task_queues(
+    client: Client, deployment_name: str, build_id: str
+) -> set[tuple[str, str]]:
+    """The task queues a version's workers have polled, as (name, ``workflow``/``activity``).
+
+    A version appears in its deployment as soon as its first poller is seen, one task queue
+    type at a time; the server refuses to make it current until it polls every task queue
+    the current version polls ("missing active task queues"), so wait for this, not just
+    for the version to be listed."""
+    response = await client.workflow_service.describe_worker_deployment_version(
+        DescribeWorkerDeploymentVersionRequest(
+            namespace=client.namespace,
+            deployment_version=WorkerDeploymentVersion(
+                deployment_name=deployment_name, build_id=build_id
+            ),
+        )
+    )
+    return {
+        (info.name, TaskQueueType.Name(info.type).removeprefix("TASK_QUEUE_TYPE_").lower())
+        for info in response.worker_deployment_version_info.task_queue_infos
+    }
 
 
 def _drainage(status: int) -> str:

@@ -323,6 +323,11 @@ async def test_set_current_version_moves_new_and_auto_upgrade_orders_not_pinned(
             what="the first step of the upgraded order, on v1",
         )
         await deployment.start_build("v2", PatchedNotifyFirstOrderWorkflow)
+        # Only a version that polls every task queue type of the current one may replace it.
+        assert await ops.version_task_queues(client, deployment.name, "v2") >= {
+            (deployment.task_queue, "workflow"),
+            (deployment.task_queue, "activity"),
+        }
         missing = await ops.atemporal(
             address, namespace, "worker", "deployment", "set-current-version",
             "--deployment-name", deployment.name, "--build-id", "v3", "--yes",

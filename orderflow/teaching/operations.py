@@ -99,14 +99,16 @@ class VersionedDeployment:
         await self.wait_for_version(build_id)
 
     async def wait_for_version(self, build_id: str, timeout: float = VERSION_TIMEOUT) -> None:
-        """Poll the deployment until ``build_id`` is one of its versions (it has polled)."""
+        """Poll the deployment until ``build_id`` is one of its versions and has polled the
+        task queue for both workflow and activity tasks (only then may it become current)."""
         deadline = time.monotonic() + timeout
+        wanted = {(self.task_queue, "workflow"), (self.task_queue, "activity")}
         while True:
             try:
-                summary = await ops.describe_deployment(self.client, self.name)
-                if build_id in {version.build_id for version in summary.versions}:
+                polled = await ops.version_task_queues(self.client, self.name, build_id)
+                if wanted <= polled:
                     return
-            except RPCError:  # NOT_FOUND until the first worker of the deployment polls
+            except RPCError:  # NOT_FOUND until the version's first worker polls
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"version {build_id} of {self.name} did not appear")
