@@ -214,15 +214,19 @@ def _clip(message: str | None, limit: int = 500) -> str | None:
     return (message or "")[:limit] or None
 
 
+def _fit(column: str, value: str | None) -> str | None:
+    """``value`` clipped to the attempts table's ``column``: PostgreSQL refuses an over-long
+    value where SQLite would keep it. Orders' ids always fit; other workflows' may not (a
+    scheduled reconcile run's id carries the schedule's id and its time)."""
+    length = getattr(activity_attempts.c[column].type, "length", None)
+    return _clip(value, length) if value is not None and length is not None else value
+
+
 def _attempt_row(record: AttemptRecord) -> dict[str, Any]:
-    """An attempt as a row that fits its columns on every database. Orders' ids always fit;
-    other workflows' may not (a scheduled reconcile run's id carries the schedule's id and
-    its time), and PostgreSQL refuses an over-long value where SQLite would keep it."""
+    """An attempt as a row that fits its columns on every database."""
     row = record.model_dump()
     for column in ("workflow_id", "order_id", "step", "error_type", "error_message", "worker"):
-        length = getattr(activity_attempts.c[column].type, "length", None)
-        if row[column] is not None and length is not None:
-            row[column] = _clip(row[column], length)
+        row[column] = _fit(column, row[column])
     return row
 
 
@@ -341,21 +345,19 @@ class Store:
             row = (await conn.execute(sa.select(products).where(products.c.sku == sku))).first()
             return Product.model_validate(row._asdict()) if row else None
 
-    async def unknown_skus(self, skus: Sequence[str]) -> list[str]:
-        """The skus not in the catalog (checked before an order is started)."""
-        async with self._read() as conn:
-            return await self._unknown_skus(conn, skus)
-
     async def admission(self, skus: Sequence[str], workflow_id: str) -> tuple[list[str], bool]:
-        """What placing an order checks first, in one read: the skus not in the catalog and
-        whether the workflow id already has order records (:meth:`has_order_records`)."""
-        async with self._read() as conn:
-            return await self._unknown_skus(conn, skus), await self._has_records(conn, workflow_id)
+        """What placing an order checks first, in one read: the skus not in the catalog, and
+        whether any reservation or payment was ever recorded for this workflow id."""
 
-    async def _unknown_skus(self, conn: AsyncConnection, skus: Sequence[str]) -> list[str]:
-        query = sa.select(products.c.sku).where(products.c.sku.in_(skus))
-        known = set((await conn.execute(query)).scalars().all())
-        return [sku for sku in skus if sku not in known]
+        def recorded(table: sa.Table) -> sa.Exists:
+            return sa.exists().where(table.c.workflow_id == workflow_id)
+
+        async with self._read() as conn:
+            catalog = sa.select(products.c.sku).where(products.c.sku.in_(skus))
+            known = set((await conn.execute(catalog)).scalars().all())
+            records = sa.select(sa.or_(recorded(reservations), recorded(payments)))
+            has_records = bool((await conn.execute(records)).scalar())
+        return [sku for sku in skus if sku not in known], has_records
 
     async def stock(self, sku: str) -> int:
         product = await self.get_product(sku)
@@ -792,18 +794,6 @@ class Store:
 
     # --- order records ----------------------------------------------------------------
 
-    async def has_order_records(self, workflow_id: str) -> bool:
-        """Whether any reservation or payment was ever recorded for this workflow id."""
-        async with self._read() as conn:
-            return await self._has_records(conn, workflow_id)
-
-    async def _has_records(self, conn: AsyncConnection, workflow_id: str) -> bool:
-        def recorded(table: sa.Table) -> sa.Exists:
-            return sa.exists().where(table.c.workflow_id == workflow_id)
-
-        query = sa.select(sa.or_(recorded(reservations), recorded(payments)))
-        return bool((await conn.execute(query)).scalar())
-
     async def payment_ledger(self, workflow_id: str) -> list[PaymentEntry]:
         async with self._read() as conn:
             rows = await conn.execute(
@@ -890,8 +880,8 @@ class Store:
                 .values(
                     finished_at=utcnow(),
                     outcome=outcome,
-                    error_type=_clip(error_type, 80),
-                    error_message=_clip(error_message),
+                    error_type=_fit("error_type", error_type),
+                    error_message=_fit("error_message", error_message),
                 )
             )
 
