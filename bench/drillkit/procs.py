@@ -98,28 +98,45 @@ class WorkerPool:
         self.close()
 
 
+PARTITIONS = 4
+"""Read partitions of a task queue on the dev server (the server's default,
+``matching.numTaskqueueReadPartitions``). Each poll waits on one partition and child
+partitions forward only some of their polls to the root, so the root's list alone can miss
+a worker whose idle polls all wait on child partitions (a two-worker test waited 45 s for
+one that had logged "polling")."""
+
+
+def partitions(task_queue: str) -> list[str]:
+    """The names DescribeTaskQueue answers to for each partition: root, ``/_sys/<name>/<n>``."""
+    return [task_queue, *(f"/_sys/{task_queue}/{n}" for n in range(1, PARTITIONS))]
+
+
 async def poller_identities(
     client: Client, task_queue: str, kind: TaskQueueType.ValueType
 ) -> set[str]:
-    """Who polls ``task_queue`` for ``kind`` tasks; empty while the server is too busy to say.
+    """Who polls ``task_queue`` for ``kind`` tasks, on any of its partitions; a partition the
+    server is too busy to describe counts as empty.
 
     On a loaded 2-core machine the dev server sometimes answers DescribeTaskQueue with
     "operation was canceled" (its own internal deadline). That is "not known yet", not a
     failure, so callers polling with a deadline simply ask again."""
-    try:
-        response = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=kind,
-            ),
-            timeout=timedelta(seconds=5),
-        )
-    except RPCError as error:
-        if error.status in _BUSY:
-            return set()
-        raise
-    return {poller.identity for poller in response.pollers}
+    found: set[str] = set()
+    for name in partitions(task_queue):
+        try:
+            response = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=name),
+                    task_queue_type=kind,
+                ),
+                timeout=timedelta(seconds=5),
+            )
+        except RPCError as error:
+            if error.status in _BUSY:
+                continue
+            raise
+        found |= {poller.identity for poller in response.pollers}
+    return found
 
 
 async def wait_polling(
